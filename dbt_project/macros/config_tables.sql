@@ -1,0 +1,46 @@
+{#- Small config lists from dbt_project.yml vars, as inline tables, so SQL joins them like data. -#}
+
+{% macro tiers_table() -%}
+    {%- for t in var('tiers') %}
+    select
+        '{{ t.tier }}' as tier,
+        {{ t.rank }} as tier_rank,
+        cast({{ t.min_spend }} as {{ type_double() }}) as min_spend,
+        cast({{ t.discount_rate }} as {{ type_double() }}) as discount_rate,
+        {{ t.free_shipping_count }} as free_shipping_count,
+        {{ t.free_shipping_months }} as free_shipping_months
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+{%- endmacro %}
+
+{% macro rfm_segment(r_score, fm_score) -%}
+    case
+    {%- for s in var('rfm_segments') %}
+        when {{ r_score }} between {{ s.r[0] }} and {{ s.r[1] }} and {{ fm_score }} between {{ s.fm[0] }} and {{ s.fm[1] }} then '{{ s.name }}'
+    {%- endfor %}
+    end
+{%- endmacro %}
+
+{#- Score 1-5 by percent rank: ties share a score, the best fifth scores 5. -#}
+{% macro quintile_score(order_by) -%}
+    least(5, 1 + cast(floor(5 * percent_rank() over (order by {{ order_by }})) as integer))
+{%- endmacro %}
+
+{% macro age_band(age) -%}
+    {%- set bands = var('age_bands') -%}
+    case
+        when {{ age }} is null then null
+        when {{ age }} < {{ bands[0] }} then 'under {{ bands[0] }}'
+    {%- for i in range(bands | length - 1) %}
+        when {{ age }} < {{ bands[i + 1] }} then '{{ bands[i] }}-{{ bands[i + 1] - 1 }}'
+    {%- endfor %}
+        else '{{ bands[-1] }}+'
+    end
+{%- endmacro %}
+
+{#- 0, 1, ..., n-1 as a one-column table (portable: no generate_series). -#}
+{% macro integers(n, column_name='n') -%}
+    {%- for i in range(n) %}
+    select {{ i }} as {{ column_name }}{% if not loop.last %} union all{% endif %}
+    {%- endfor %}
+{%- endmacro %}

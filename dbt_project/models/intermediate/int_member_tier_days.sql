@@ -1,0 +1,64 @@
+{#- One row per customer per day with spend (purchases, refunds): cumulative net spend, the tier
+    it reaches, whether a fast upgrade has happened, and the resulting tier. -#}
+with orders as (
+    select * from {{ ref('int_orders_resolved') }}
+),
+
+as_of as (
+    select * from {{ ref('int_as_of') }}
+),
+
+tiers as (
+    {{ tiers_table() }}
+),
+
+fast_tier as (
+    select tier_rank from tiers where tier = '{{ var("fast_upgrade_tier") }}'
+),
+
+spend_days as (
+    select
+        orders.customer_id,
+        orders.ordered_on as spend_date,
+        sum(case when orders.is_purchase or orders.is_refund then orders.net_amount else 0 end) as day_net_spend,
+        max(case when orders.is_purchase and orders.is_promotion_order and orders.gross_amount >= {{ var('fast_upgrade_min_order') }} then 1 else 0 end) as has_fast_upgrade_order
+    from orders
+    cross join as_of
+    where (orders.is_purchase or orders.is_refund) and orders.ordered_on <= as_of.as_of_date
+    group by orders.customer_id, orders.ordered_on
+),
+
+running as (
+    select
+        customer_id,
+        spend_date,
+        day_net_spend,
+        sum(day_net_spend) over (partition by customer_id order by spend_date rows between unbounded preceding and current row) as cumulative_spend,
+        max(has_fast_upgrade_order) over (partition by customer_id order by spend_date rows between unbounded preceding and current row) as fast_upgraded
+    from spend_days
+),
+
+spend_tiers as (
+    select
+        running.customer_id,
+        running.spend_date,
+        running.cumulative_spend,
+        running.fast_upgraded,
+        max(tiers.tier_rank) as spend_tier_rank
+    from running
+    inner join tiers on running.cumulative_spend >= tiers.min_spend or tiers.tier_rank = 1
+    group by running.customer_id, running.spend_date, running.cumulative_spend, running.fast_upgraded
+)
+
+select
+    spend_tiers.customer_id,
+    spend_tiers.spend_date,
+    spend_tiers.cumulative_spend,
+    spend_tiers.fast_upgraded = 1 as is_fast_upgraded,
+    spend_tiers.spend_tier_rank,
+    case
+        when spend_tiers.fast_upgraded = 1 and fast_tier.tier_rank > spend_tiers.spend_tier_rank then fast_tier.tier_rank
+        else spend_tiers.spend_tier_rank
+    end as tier_rank
+from spend_tiers
+cross join fast_tier

@@ -1,0 +1,59 @@
+with lines as (
+    select * from {{ ref('stg_order_lines') }}
+),
+
+undecodable as (
+    {{ undecodable_rows('order_lines') }}
+),
+
+orders as (
+    select order_key, max(case when rejection_reason is null then 1 else 0 end) = 1 as is_accepted
+    from {{ ref('int_orders_checked') }}
+    group by order_key
+),
+
+products as (
+    select product_id from {{ ref('int_products_checked') }} where rejection_reason is null
+),
+
+has_products as (
+    select count(*) > 0 as products_known from products
+),
+
+numbered as (
+    select
+        lines.*,
+        row_number() over (partition by lines.order_id, lines.line_key order by lines.source_row) as line_key_occurrence,
+        orders.order_key is not null as order_exists,
+        coalesce(orders.is_accepted, false) as order_accepted,
+        products.product_id is not null as product_exists,
+        undecodable.source_row is not null as has_undecodable_text
+    from lines
+    left join orders on lines.order_id = orders.order_key
+    left join products on lines.product_id = products.product_id
+    left join undecodable on lines.source_file = undecodable.source_file and lines.source_row = undecodable.source_row
+),
+
+checked as (
+    select
+        numbered.*,
+        case
+            when has_undecodable_text then 'undecodable_text'
+            when order_id is null then 'missing_order_id'
+            when not order_exists then 'unknown_order_id'
+            -- the line's order was quarantined (test order, future timestamp, ...): so is the line
+            when not order_accepted then 'order_rejected'
+            when product_id is null then 'missing_product_id'
+            -- Without a products file every product id is accepted (nothing to check against).
+            when has_products.products_known and not product_exists then 'unknown_product_id'
+            when amount is null then 'unparseable_amount'
+            when quantity is null then 'unparseable_quantity'
+            when (amount < 0) <> (quantity < 0) and amount <> 0 and quantity <> 0 then 'refund_sign_mismatch'
+            when abs(amount) > {{ var('max_order_amount') }} then 'absurd_amount'
+            when line_key_occurrence > 1 then 'duplicate_line_id'
+        end as rejection_reason
+    from numbered
+    cross join has_products
+)
+
+select * from checked

@@ -1,0 +1,60 @@
+{#- One row per customer and complementary category they have never bought (seed 000, 004:
+    a mask buyer is a candidate for serum and cream), with the category's best seller. -#}
+with lines as (
+    select * from {{ ref('int_purchased_lines') }}
+),
+
+products as (
+    select * from {{ ref('int_products_checked') }} where rejection_reason is null
+),
+
+bought as (
+    select customer_id, category, max(ordered_on) as last_bought_on
+    from lines
+    group by customer_id, category
+),
+
+complements as (
+    {%- for part in range(1, 6) %}
+    select distinct category, {{ dbt.split_part('complementary_categories', "';'", part) }} as candidate_category
+    from products
+    where complementary_categories <> ''
+    {% if not loop.last %}union{% endif %}
+    {%- endfor %}
+),
+
+best_sellers as (
+    select
+        lines.category,
+        lines.product_id,
+        row_number() over (partition by lines.category order by sum(lines.quantity) desc, lines.product_id) as sales_rank
+    from lines
+    group by lines.category, lines.product_id
+),
+
+candidates as (
+    select
+        bought.customer_id,
+        bought.category as bought_category,
+        complements.candidate_category,
+        bought.last_bought_on,
+        row_number() over (partition by bought.customer_id, complements.candidate_category order by bought.last_bought_on desc, bought.category) as source_rank
+    from bought
+    inner join complements on bought.category = complements.category
+    left join bought as already
+        on bought.customer_id = already.customer_id and complements.candidate_category = already.category
+    where complements.candidate_category is not null
+        and complements.candidate_category <> ''
+        and already.customer_id is null
+)
+
+select
+    candidates.customer_id,
+    candidates.bought_category,
+    candidates.candidate_category,
+    best_sellers.product_id as suggested_product_id,
+    candidates.last_bought_on
+from candidates
+left join best_sellers
+    on candidates.candidate_category = best_sellers.category and best_sellers.sales_rank = 1
+where candidates.source_rank = 1

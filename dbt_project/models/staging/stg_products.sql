@@ -1,0 +1,28 @@
+with source as (
+    select * from {{ source('raw', 'products') }}
+),
+
+renamed as (
+    select
+        -- ids
+        product_id,
+
+        -- dimensions
+        name as product_name,
+        lower(category) as category,
+        coalesce(product_line, lower(category)) as product_line,
+        lower(replace(coalesce(complementary_categories, ''), ' ', '')) as complementary_categories,
+        coalesce({{ parse_boolean('is_durable') }}, false) as is_durable,
+
+        -- numerics
+        {{ parse_number('price') }} as price,
+        cast({{ parse_number('consumption_cycle_days') }} as integer) as consumption_cycle_days,
+
+        -- lineage
+        _source_file as source_file,
+        _source_row as source_row
+
+    from source
+)
+
+select * from renamed

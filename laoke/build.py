@@ -1,0 +1,55 @@
+"""`laoke build`: load the landing folder, then build every dbt model as of a date.
+
+The CLI, Dagster and the tests call build_warehouse; nothing else holds this sequence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from laoke.dbt import run_dbt
+from laoke.landing import LoadedFile, load_landing
+from laoke.settings import rule
+from laoke.warehouse import connect
+
+
+@dataclass
+class BuildResult:
+    as_of: date
+    loaded: list[LoadedFile]
+    warehouse: Path
+
+
+def build_vars(as_of: date | None, load_date: date | None) -> dict:
+    values: dict = {}
+    if as_of is not None:
+        values["as_of"] = as_of.isoformat()
+    values["load_date"] = (load_date or date.today()).isoformat()
+    return values
+
+
+def load(landing: Path, warehouse: Path) -> list[LoadedFile]:
+    with connect(warehouse) as con:
+        return load_landing(con, landing, phone_region=rule("phone_region"))
+
+
+def transform(warehouse: Path, as_of: date | None = None, load_date: date | None = None,
+              full_refresh: bool = False, select: str | None = None) -> date:
+    """dbt build (models, seeds, data tests; unit tests run in the test suite) and the as_of used."""
+    extra = ["--exclude-resource-type", "unit_test"]
+    if full_refresh:
+        extra.append("--full-refresh")
+    if select:
+        extra += ["--select", select]
+    run_dbt("build", warehouse, build_vars(as_of, load_date), extra)
+    with connect(warehouse, read_only=True) as con:
+        return con.execute("select as_of_date from intermediate.int_as_of").fetchone()[0]
+
+
+def build_warehouse(landing: Path, warehouse: Path, as_of: date | None = None, load_date: date | None = None,
+                    full_refresh: bool = False) -> BuildResult:
+    loaded = load(landing, warehouse)
+    used_as_of = transform(warehouse, as_of, load_date, full_refresh)
+    return BuildResult(as_of=used_as_of, loaded=loaded, warehouse=warehouse)

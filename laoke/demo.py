@@ -1,0 +1,30 @@
+"""`make demo`: the whole pipeline on the embedded demo store, saying where each output is."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+
+from laoke.settings import Paths
+
+# The demo's dates are fixed so that `make demo` gives the same files on every machine and day.
+DEMO_END = date(2026, 10, 31)
+
+
+def run_demo(paths: Paths, customers: int = 2000, seed: int = 7) -> None:
+    from laoke.build import build_warehouse
+    from laoke.generate import generate_store
+
+    if paths.landing.exists():
+        shutil.rmtree(paths.landing)
+    generate_store(paths.landing, customers=customers, seed=seed, end_date=DEMO_END)
+    print(f"1. demo store ({customers:,} customers) written to {paths.landing}")
+    if paths.warehouse.exists():
+        paths.warehouse.unlink()
+    result = build_warehouse(paths.landing, paths.warehouse, as_of=DEMO_END, load_date=DEMO_END)
+    rejected = sum(f.rows_rejected for f in result.loaded)
+    print(f"2. warehouse built as of {result.as_of}: {paths.warehouse}")
+    print(f"   ({sum(f.rows_in for f in result.loaded):,} rows loaded from {len(result.loaded)} files, "
+          f"{rejected:,} rejected at load; every rejected row is in main.quarantine)")
+    print("   try: .venv/bin/python -c \"import duckdb; print(duckdb.connect('"
+          f"{paths.warehouse}', read_only=True).sql('select lifecycle_status, count(*) from main.customer_lifecycle group by 1'))\"")

@@ -1,0 +1,43 @@
+"""Opening the warehouse file: one place that knows its path and DuckDB settings.
+
+DuckDB allows one writer process per file, so every step opens a connection, does its work and
+closes it; readers open read-only.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from laoke.errors import LaokeError
+
+
+def duckdb_config() -> dict[str, str]:
+    """DuckDB settings from the environment (the same variables dbt's profile reads)."""
+    config = {
+        "threads": os.environ.get("LAOKE_DUCKDB_THREADS", "2"),
+        "memory_limit": os.environ.get("LAOKE_DUCKDB_MEMORY_LIMIT", "12GB"),
+    }
+    temp = os.environ.get("LAOKE_DUCKDB_TEMP_DIRECTORY")
+    if temp:
+        config["temp_directory"] = temp
+    return config
+
+
+@contextmanager
+def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    if read_only and not path.exists():
+        raise LaokeError(f"{path}: no warehouse yet (run `laoke build` first)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config())
+    except duckdb.IOException as exc:
+        raise LaokeError(f"{path}: cannot open the warehouse ({str(exc).splitlines()[0]}); is another build running?") from None
+    try:
+        yield con
+    finally:
+        con.close()
