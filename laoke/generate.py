@@ -196,8 +196,10 @@ HOUR_WEIGHTS = (
 
 # Chinese New Year; the 年货节 promotion runs from 21 to 8 days before it.
 CNY_DATES: dict[int, date] = {
-    2021: date(2021, 2, 12), 2022: date(2022, 2, 1), 2023: date(2023, 1, 22), 2024: date(2024, 2, 10),
+    2019: date(2019, 2, 5), 2020: date(2020, 1, 25), 2021: date(2021, 2, 12), 2022: date(2022, 2, 1),
+    2023: date(2023, 1, 22), 2024: date(2024, 2, 10),
     2025: date(2025, 1, 29), 2026: date(2026, 2, 17), 2027: date(2027, 2, 6), 2028: date(2028, 1, 26),
+    2029: date(2029, 2, 13), 2030: date(2030, 2, 3),
 }
 
 # Per promotion kind: days ahead an order due may wait for it, the share of a customer's promotion
@@ -391,6 +393,10 @@ class _Store:
     promo_first: np.ndarray = field(init=False)  # day offsets
     promo_last: np.ndarray = field(init=False)
     promo_is_1111: np.ndarray = field(init=False)
+    promo_lead: np.ndarray = field(init=False)  # days before a promotion an order may wait for it
+    promo_pull: np.ndarray = field(init=False)
+    promo_reg_weight: np.ndarray = field(init=False)
+    window_promos: np.ndarray = field(init=False)  # promotions inside the window
     years: float = 2.5
 
     def __post_init__(self) -> None:
@@ -817,8 +823,10 @@ def _chunk(store: _Store, cat: _Catalog, first: int, last: int, progress: _Progr
     status_names = pa.array(["paid", "cancelled", "unpaid", "refunded", "test"])
     status_code = np.where(o_code == kind_of["test_order"], 4, status_code)
     paid = status_code == 0
-    points_tbl = _points(store, cnum, o_cnum, o_key, o_k, o_b, o_num, o_sec, o_amount, paid, orders_per_b, bpos, bkey,
-                         first_order_sec, o_cpos)
+    points_tbl = _points(
+        store, cnum, bpos, bkey, orders_per_b, first_order_sec,
+        o_b, o_k, o_cpos, o_cnum, o_num, o_key, o_sec, o_amount, paid,
+    )
 
     # --- orders table ---------------------------------------------------------------------------------
     ordered_at = _timestamps(np.where(o_code == kind_of["future_order"], o_sec + 1826 * 86400, o_sec))
@@ -854,8 +862,8 @@ def _chunk(store: _Store, cat: _Catalog, first: int, last: int, progress: _Progr
     lorder = np.argsort(all_ord * 8 + all_no, kind="stable")
     product_ids = _take(cat.ids, np.concatenate([l_prod, l_prod[r_first]]))
     product_ids = _replace(product_ids, np.flatnonzero(l_unknown), [UNKNOWN_PRODUCT_ID] * int(l_unknown.sum()))
-    line_disc = _null_where(_money(np.concatenate([l_disc, np.zeros(r_ord.size, dtype=np.int64)])),
-                            np.concatenate([np.zeros(total_lines, dtype=bool), np.ones(r_ord.size, dtype=bool)]))
+    is_refund = np.concatenate([np.zeros(total_lines, dtype=bool), np.ones(r_ord.size, dtype=bool)])
+    line_disc = _null_where(_money(np.concatenate([l_disc, np.zeros(r_ord.size, dtype=np.int64)])), is_refund)
     lines = pa.table(
         {
             "order_id": order_ids.take(pa.array(all_ord)),
@@ -886,8 +894,9 @@ def _chunk(store: _Store, cat: _Catalog, first: int, last: int, progress: _Progr
         moved_first = np.flatnonzero(o_moved & (o_k == ((n_orders_c + 1) // 2)[o_cpos]))
         first_moved_sec = np.zeros(n, dtype=np.int64)
         first_moved_sec[o_cpos[moved_first]] = o_sec[moved_first]
-        dup_reg = np.maximum(first_moved_sec[dup_idx] - 86400 * _int_between(ckey[dup_idx], "dup_reg", 1, 10)
-                             - _int_between(ckey[dup_idx], "dup_reg_s", 0, 86399), reg_sec[dup_idx])
+        # the second account was opened a few days before its first order, never before the first account
+        opened = first_moved_sec[dup_idx] - _int_between(ckey[dup_idx], "dup_reg", 86400, 10 * 86400)
+        dup_reg = np.maximum(opened, reg_sec[dup_idx])
         shapes = ("+86 {a}", "{s}", "{d}", "0086{a}", "{w}")
         dup_phones = []
         for i in dup_idx:
@@ -921,9 +930,14 @@ def _chunk(store: _Store, cat: _Catalog, first: int, last: int, progress: _Progr
     return {"orders": orders, "order_lines": lines, "customers": customers, "opt_outs": opt_outs, "points": points_tbl}
 
 
-def _points(store: _Store, cnum, o_cnum, o_key, o_k, o_b, o_num, o_sec, o_amount, paid, orders_per_b, bpos, bkey,
-            first_order_sec, o_cpos) -> pa.Table:
-    """Purchase points on paid orders, review bonuses, redemptions at checkout, daily check-ins."""
+def _points(
+    store: _Store, cnum, bpos, bkey, orders_per_b, first_order_sec,  # customers, buyers
+    o_b, o_k, o_cpos, o_cnum, o_num, o_key, o_sec, o_amount, paid,  # orders, sorted by customer then k
+) -> pa.Table:
+    """Purchase points on paid orders, review bonuses, redemptions at checkout, daily check-ins.
+
+    A redemption spends at most what the customer's previous order earned, so no balance goes negative.
+    """
     per_yuan = int(rule("points_per_yuan"))
     end_sec = store.day0_seconds + store.days * 86400 - 1
     earned = np.where(paid, (o_amount // 100) * per_yuan, 0)

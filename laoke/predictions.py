@@ -257,7 +257,7 @@ def _bg_nll(log_params: np.ndarray, d: _BGData, k: float, with_grad: bool = True
     bx1 = np.where(has4_u, bx - 1.0, 1.0)
     lnB = special.gammaln(a + b) + special.gammaln(bx) - special.gammaln(b) - special.gammaln(a + bx)
     A12_u = special.gammaln(r + ux) - special.gammaln(r) + r * np.log(alpha) + lnB
-    c4_u = np.where(has4_u, np.log(a) - np.log(bx1), -np.inf)
+    c4_u = np.where(has4_u, np.log(a) - np.log(bx1), -1e300)  # "no A4 term"; finite keeps numpy on its fast path
     lT_u = np.log(alpha + d.uT)
     ltx_u = np.log(alpha + d.utx)
     lT = lT_u[d.iT]
@@ -370,7 +370,7 @@ def _minimise(fun_grad, starts: Sequence[np.ndarray], n_params: int,
     n_agree = sum(1 for rr in results if rr.fun - best.fun <= 1e-7 * max(1.0, abs(best.fun)))
     x = np.array(best.x)
     if search_fun_grad is not None:
-        res = _lbfgsb(fun_grad, x, n_params, ftol=1e-13, gtol=1e-9)
+        res = _lbfgsb(fun_grad, x, n_params, ftol=1e-11, gtol=1e-8)
         if np.isfinite(res.fun):
             x = np.array(res.x)
     f, g = fun_grad(x)
@@ -379,18 +379,20 @@ def _minimise(fun_grad, starts: Sequence[np.ndarray], n_params: int,
     # Newton polish: the likelihood surface of these models is flat along some directions (e.g. a
     # and b together) where quasi-Newton methods stop early; a few exact-Hessian steps fix that.
     H = None
-    for _ in range(25):
+    for _ in range(4):
         H = _numeric_hessian(fun_grad, x)
-        if np.max(np.abs(g)) < 1e-11:
+        if np.max(np.abs(g)) < 1e-10:
             break
         try:
             np.linalg.cholesky(H)
         except np.linalg.LinAlgError:
             break
         step = np.linalg.solve(H, -g)
+        if -float(g @ step) < 1e-16:  # Newton decrement: nothing left to gain
+            break
         improved = False
         lam = 1.0
-        for _ in range(30):
+        for _ in range(12):
             x_new = np.clip(x + lam * step, -_LOG_BOUND, _LOG_BOUND)
             f_new, g_new = fun_grad(x_new)
             if np.isfinite(f_new) and (f_new < f or (f_new <= f + 1e-15 and np.max(np.abs(g_new)) < np.max(np.abs(g)))):
@@ -697,13 +699,34 @@ def p_alive(model: str, params: FitResult | Mapping[str, float], frequency, rece
     return pa
 
 
+def _g_customers(horizons, x: np.ndarray, TT: np.ndarray, r: float, alpha: float, a: float, bk: float) -> np.ndarray:
+    """G(t) for every horizon t in ``horizons`` (1-D) and every customer: shape (len(horizons), *x.shape).
+
+    G depends on the history only through (x, T), so it is computed once per distinct pair."""
+    horizons = np.atleast_1d(np.asarray(horizons, dtype=float))
+    shape = x.shape
+    xf, Tf = x.ravel(), TT.ravel()
+    if xf.size > 256:
+        pairs, inverse = np.unique(xf + 1j * Tf, return_inverse=True)
+        ux, uT = pairs.real, pairs.imag
+    else:
+        ux, uT, inverse = xf, Tf, None
+    g = _g(horizons[:, None], (r + ux)[None, :], (alpha + uT)[None, :], a, (bk + ux)[None, :])
+    if inverse is not None:
+        g = g[:, inverse.ravel()]
+    return g.reshape((len(horizons),) + shape)
+
+
 def conditional_expected_purchases(model: str, params: FitResult | Mapping[str, float], t, frequency, recency,
                                    T) -> np.ndarray:
-    """E[purchases in the next t time units | x, t_x, T] (eq. 10 of FHL 2005 / its MBG analogue)."""
+    """E[purchases in the next t time units | x, t_x, T] (eq. 10 of FHL 2005 / its MBG analogue).
+    ``t`` is a scalar, or an array broadcasting with the customers."""
     k = _model_kind(model)
     r, alpha, a, b = _unpack(params, MODEL_PARAMETERS[model])
     x, tx, TT = _history(frequency, recency, T)
     pa = p_alive(model, params, x, tx, TT)
+    if np.ndim(t) == 0:
+        return pa * _g_customers([float(t)], x, TT, r, alpha, a, b + k)[0]
     return pa * _g(t, r + x, alpha + TT, a, b + x + k)
 
 
@@ -752,7 +775,7 @@ def customer_lifetime_value(model: str, params: FitResult | Mapping[str, float],
     pa = p_alive(model, params, x, tx, TT)
     ts = np.arange(1, months + 1, dtype=float) * days_per_month
     # G for all months at once: shape (months, n)
-    g = _g(ts[:, None], (r + x)[None, ...], (alpha + TT)[None, ...], a, (b + x + k)[None, ...])
+    g = _g_customers(ts, x, TT, r, alpha, a, b + k)
     cumulative = pa[None, ...] * g
     per_month = np.diff(cumulative, axis=0, prepend=0.0)
     discount = (1.0 + d) ** -np.arange(1, months + 1, dtype=float)

@@ -44,3 +44,11 @@
     select {{ i }} as {{ column_name }}{% if not loop.last %} union all{% endif %}
     {%- endfor %}
 {%- endmacro %}
+
+{#- Money is exact decimal from here on: sums of doubles depend on the order a parallel engine
+    adds them in, and "same inputs, same tables" must hold to the last digit. -#}
+{% macro to_money(expr) -%}
+    cast({{ expr }} as {{ money_type() }})
+{%- endmacro %}
+
+{% macro money_type() -%}decimal(18, 4){%- endmacro %}

@@ -18,7 +18,7 @@ promotions as (
 ),
 
 line_refunds as (
-    select order_id, sum(amount) as refunded_amount
+    select order_id, sum({{ to_money('amount') }}) as refunded_amount
     from lines
     where amount < 0
     group by order_id
@@ -51,14 +51,14 @@ resolved as (
             and (orders.amount = 0 or orders.amount + coalesce(line_refunds.refunded_amount, 0) > 0) as is_purchase,
 
         -- numerics
-        orders.amount as gross_amount,
+        {{ to_money('orders.amount') }} as gross_amount,
         coalesce(line_refunds.refunded_amount, 0) as refunded_amount,
         case
-            when orders.status = 'paid' then orders.amount + coalesce(line_refunds.refunded_amount, 0)
-            when orders.status = 'refunded' and orders.amount < 0 then orders.amount
-            else 0
+            when orders.status = 'paid' then {{ to_money('orders.amount') }} + coalesce(line_refunds.refunded_amount, 0)
+            when orders.status = 'refunded' and orders.amount < 0 then {{ to_money('orders.amount') }}
+            else {{ to_money('0') }}
         end as net_amount,
-        orders.discount_amount,
+        {{ to_money('orders.discount_amount') }} as discount_amount,
         orders.quantity,
 
         -- timestamps

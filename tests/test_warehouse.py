@@ -1,0 +1,97 @@
+"""Whole-warehouse behaviours: determinism, the smallest store, masked phones, the CLI's errors."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from laoke.build import build_warehouse
+from laoke.cli import main
+
+MART_SCHEMAS = ("main",)
+MOBILE = re.compile(r"1[3-9]\d{9}")
+
+
+def table_fingerprints(path: Path, schemas=("main", "restricted")) -> dict[str, str]:
+    """A content hash per table, independent of physical row order."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            f"where table_schema in {tuple(schemas)!r} and table_type = 'BASE TABLE' order by 1, 2"
+        ).fetchall()
+        return {
+            f"{s}.{t}": con.execute(f'select count(*), coalesce(sum(hash(x)), 0) from {s}."{t}" as x').fetchone()
+            for s, t in tables
+        }
+
+
+def test_same_inputs_and_as_of_give_identical_tables(demo_landing, demo_warehouse, tmp_path):
+    again = tmp_path / "again.duckdb"
+    build_warehouse(demo_landing, again, as_of=date(2026, 10, 31), load_date=date(2026, 10, 31))
+    first, second = table_fingerprints(demo_warehouse), table_fingerprints(again)
+    assert first.keys() == second.keys() and len(first) > 15
+    assert first == second
+
+
+def test_smallest_store_builds_with_empty_marts_for_missing_inputs(tmp_path):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "orders.csv").write_text(
+        "customer_id,ordered_at,amount\n"
+        "a,2024-01-01,10\n"
+        "a,2024-02-01,0\n"          # zero amount: a purchase
+        "b,2024-03-01,20\n"
+        "b,2024-03-01,20\n",        # identical row, no order id: a second purchase
+        encoding="utf-8",
+    )
+    result = build_warehouse(landing, tmp_path / "w.duckdb", load_date=date(2024, 6, 30))
+    assert result.as_of == date(2024, 3, 1)  # default: the latest order date
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        rfm = dict(con.execute("select customer_id, frequency from main.customer_rfm").fetchall())
+        assert rfm == {"a": 1, "b": 0}
+        assert con.execute("select purchase_orders from main.customer_lifecycle where customer_id = 'b'").fetchone()[0] == 2
+        for empty in ("repurchase_due", "cross_sell_candidates", "upsell_candidates", "referral_candidates", "points_balances"):
+            assert con.execute(f"select count(*) from main.{empty}").fetchone()[0] == 0
+        assert con.execute("select count(*) from main.customers").fetchone()[0] == 2
+
+
+def test_no_raw_phone_in_analyst_tables(read_warehouse):
+    columns = read_warehouse.execute(
+        "select table_name, column_name from information_schema.columns "
+        "where table_schema = 'main' and data_type = 'VARCHAR'"
+    ).fetchall()
+    assert columns
+    for table, column in columns:
+        values = read_warehouse.execute(f'select distinct "{column}" from main."{table}" where "{column}" is not null limit 5000').fetchall()
+        leaked = [v for (v,) in values if MOBILE.search(v.replace(" ", "").replace("-", ""))]
+        assert not leaked, f"main.{table}.{column} shows raw phones, e.g. {leaked[0][:3]}…"
+    masked = read_warehouse.execute("select masked_phone from main.customers where phone_class = 'valid_mobile' limit 1").fetchone()[0]
+    assert re.fullmatch(r"1\d{2}\*{4}\d{4}", masked)
+
+
+def test_demo_rules_visible_in_marts(read_warehouse):
+    statuses = dict(read_warehouse.execute("select lifecycle_status, count(*) from main.customer_lifecycle group by 1").fetchall())
+    assert {"prospect", "active", "sleeping", "churned"} <= statuses.keys()
+    merged = read_warehouse.execute("select count(*) from intermediate.int_customer_identity where is_merged").fetchone()[0]
+    assert merged > 0  # the generator plants duplicated customers under a second id
+    reasons = {r for (r,) in read_warehouse.execute("select distinct reason from main.quarantine").fetchall()}
+    assert {"future_timestamp", "test_order", "duplicate_order_id", "negative_amount_not_refund"} <= reasons
+
+
+def test_cli_user_error_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LAOKE_LANDING", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("LAOKE_WAREHOUSE", str(tmp_path / "w.duckdb"))
+    assert main(["build"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nowhere" in err and "Traceback" not in err
+
+
+def test_cli_rejects_bad_date(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["build", "--as-of", "31/10/2026"])
+    assert exit_info.value.code == 2
+    assert "not a date" in capsys.readouterr().err
