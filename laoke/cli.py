@@ -45,6 +45,29 @@ def cmd_build(args: argparse.Namespace) -> None:
     print(f"warehouse built as of {result.as_of} in {result.warehouse}")
 
 
+def cmd_campaigns(args: argparse.Namespace) -> None:
+    from laoke.campaigns import load_campaigns
+
+    for campaign in load_campaigns().values():
+        when = campaign.send_window.start if campaign.send_window else (campaign.send_date or "as_of + 1 day")
+        print(f"{campaign.id:24} priority {campaign.priority:>3}  {campaign.purpose:11} {when}  {campaign.name}")
+
+
+def cmd_send_lists(args: argparse.Namespace) -> None:
+    from laoke.send_lists import export_campaigns
+
+    paths = Paths.from_env()
+    for result in export_campaigns(args.campaigns or None, paths.warehouse, paths.exports, gbk=args.gbk):
+        counts = result.manifest["counts"]
+        dropped = ", ".join(f"{rule} {n:,}" for rule, n in counts.items()
+                            if rule not in ("audience", "holdout", "treatment") and n)
+        print(f"{result.campaign_id}: {counts['treatment']:,} to send, {counts['holdout']:,} held out "
+              f"(audience {counts['audience']:,}; dropped: {dropped or 'none'})")
+        for warning in result.warnings:
+            print(f"  warning: {warning}")
+        print(f"  -> {result.files[0].parent}")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from laoke.demo import run_demo
 
@@ -68,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--as-of", type=_date, default=None, help="reference date (default: latest order date)")
     build.add_argument("--full-refresh", action="store_true", help="rebuild incremental tables from scratch")
     build.set_defaults(func=cmd_build)
+
+    campaigns = sub.add_parser("campaigns", help="list and validate campaigns/*.yml")
+    campaigns.set_defaults(func=cmd_campaigns)
+
+    send_lists = sub.add_parser("send-lists", help="build, gate and export send lists (all campaigns by priority, or those named)")
+    send_lists.add_argument("campaigns", nargs="*", help="campaign ids (default: every campaign, highest priority first)")
+    send_lists.add_argument("--gbk", action="store_true", help="also write a GBK-encoded CSV")
+    send_lists.set_defaults(func=cmd_send_lists)
 
     demo = sub.add_parser("demo", help="generate the demo store, build everything, write send lists and the report")
     demo.add_argument("--customers", type=int, default=2000)

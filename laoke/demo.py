@@ -26,5 +26,13 @@ def run_demo(paths: Paths, customers: int = 2000, seed: int = 7) -> None:
     print(f"2. warehouse built as of {result.as_of}: {paths.warehouse}")
     print(f"   ({sum(f.rows_in for f in result.loaded):,} rows loaded from {len(result.loaded)} files, "
           f"{rejected:,} rejected at load; every rejected row is in main.quarantine)")
+    from laoke.send_lists import export_campaigns
+
+    results = export_campaigns(None, paths.warehouse, paths.exports)
+    print(f"3. send lists for {len(results)} campaigns (CSV, XLSX, manifest each) in {paths.exports}:")
+    for r in results:
+        c = r.manifest["counts"]
+        print(f"   {r.campaign_id:22} {c['treatment']:>6,} to send, {c['holdout']:>5,} held out, "
+              f"{c['audience'] - c['treatment'] - c['holdout']:>5,} dropped by send rules")
     print("   try: .venv/bin/python -c \"import duckdb; print(duckdb.connect('"
           f"{paths.warehouse}', read_only=True).sql('select lifecycle_status, count(*) from main.customer_lifecycle group by 1'))\"")

@@ -1,12 +1,25 @@
 """Loads a store's landing folder into the warehouse's `raw` schema, as text, losing nothing.
 
 Each landing file becomes one raw table with every contract column (missing optional columns as
-NULL, missing files as empty tables) plus `_source_file` and `_source_row` (the physical line of
-a CSV record, the row number of a Parquet row). Records the CSV reader cannot split into the
-header's columns, and lines that decode in no known encoding, go to `raw.load_rejects` with their
-line; dbt turns both into quarantine rows. Rows in = rows loaded + rows rejected, per file, in
-`raw.load_audit`. Phones and reply texts are classified here (libphonenumber is Python) into
-`raw.phone_numbers` and `raw.reply_classes`, which dbt joins by the raw text.
+NULL, missing files as empty tables) plus `_source_file` and `_source_row` (the physical line a
+CSV record starts on, counting the header as line 1; the 1-based row number of a Parquet row).
+
+CSV text is split into records here, in Python, rather than by DuckDB's reader: one parser then
+decides both what a record is and which line it came from, so line numbers stay exact through
+blank lines, multi-line quoted fields and rejected records, and every odd file gets a decision
+written below instead of a sniffer's guess. Records that cannot be split into the header's
+columns go to `raw.load_rejects` with their line and reason (dbt turns them into quarantine
+rows); records with bytes that decode in no known encoding are loaded with replacement
+characters and flagged in `raw.load_rejects` (reason undecodable_text), so their *_checked model
+rejects them. Rows in = rows loaded + rows rejected at load, per file, in `raw.load_audit`
+(blank records are not rows; they are counted in `blank_lines`).
+
+A file that cannot be read at all (empty, binary, no usable header, a required column missing,
+an ambiguous header) stops the load with a LaokeError naming the file, the row and the column:
+building on part of a store's data would silently drop customers or opt-outs.
+
+Phones and reply texts are classified here (libphonenumber is Python) into `raw.phone_numbers`
+and `raw.reply_classes`, which dbt joins by the raw text.
 """
 
 from __future__ import annotations
@@ -14,13 +27,17 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import operator
 import re
-import tempfile
+import unicodedata
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator, NamedTuple
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from laoke.contract import COLUMN_ALIASES, LANDING_FILES, LandingFile
 from laoke.errors import LaokeError
@@ -28,7 +45,29 @@ from laoke.errors import LaokeError
 RAW_SCHEMA = "raw"
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
-_SCAN_CHUNK = 1 << 22
+# A landing file under a contract name in a format laoke cannot read is an error, not ignored:
+# otherwise a store that drops customers.xlsx would get a warehouse without its customers.
+SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".et", ".numbers", ".ods")
+
+# Delimiters a header may use; the one under which the header names the most contract columns
+# wins (ties: the most fields, then this order). Stores export ',' and also ';' (European Excel)
+# and tab (Excel "Unicode text", many ERPs).
+DELIMITERS = (",", "\t", ";", "|")
+# No contract field needs more text than this (ids, names, dates, amounts, categories). A longer
+# value is garbage (a pasted document, a runaway export); its record is rejected at load with
+# reason field_too_long rather than carried into models and send lists. Ignored columns may be
+# any length.
+MAX_FIELD_CHARS = 32_768
+# A quoted field may span lines (addresses, notes with line breaks). One that has not closed
+# after this many lines is an unclosed quote, not a field: see _records.
+MAX_RECORD_LINES = 100
+# Accepted records go to DuckDB in batches of this many rows (bounded memory on large files).
+_BATCH_ROWS = 100_000
+# Characters trimmed from both ends of every value: whitespace (incl. the full-width space and
+# NBSP that Chinese exports carry), zero-width space and stray BOMs.
+_TRIM_CHARS = " \t\r\n\x0b\x0c\u00a0\u3000\u2000\u2001\u2002\u2003\u2009\u200b\ufeff"
+
+csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
 
 
 @dataclass
@@ -41,12 +80,29 @@ class LoadedFile:
     rows_loaded: int
     rows_rejected: int
     extra_columns: str
+    # Records with no value at all (blank lines, lines of only delimiters): not rows, not loaded.
+    blank_lines: int = 0
+
+
+_KNOWN_NAMES = frozenset(COLUMN_ALIASES) | frozenset(c for f in LANDING_FILES.values() for c in f.columns)
+_COMPACT_NAMES = {c.replace("_", ""): c for f in LANDING_FILES.values() for c in f.columns}
+_TRAILING_PARENS = re.compile(r"_*\([^()]*\)$")
 
 
 def normalise_header(name: str) -> str:
-    """'Customer ID ' -> 'customer_id'; known aliases (手机号 -> phone) map to contract names."""
-    cleaned = name.replace("\ufeff", "").strip().strip('"').strip().lower()
-    cleaned = re.sub(r"[\s\-]+", "_", cleaned)
+    """'Customer ID ' -> 'customer_id'; known aliases (手机号 -> phone) map to contract names.
+
+    Full-width characters are folded (NFKC), a trailing unit in parentheses is dropped when the
+    name is otherwise unknown ('实付金额（元）' -> amount), and 'CustomerID' matches customer_id.
+    """
+    cleaned = unicodedata.normalize("NFKC", name).replace("\ufeff", "").strip(_TRIM_CHARS).strip('"').strip()
+    cleaned = re.sub(r"[\s\-]+", "_", cleaned.lower())
+    if cleaned not in _KNOWN_NAMES:
+        bare = _TRAILING_PARENS.sub("", cleaned)
+        if bare in _KNOWN_NAMES:
+            cleaned = bare
+        elif cleaned.replace("_", "") in _COMPACT_NAMES:
+            cleaned = _COMPACT_NAMES[cleaned.replace("_", "")]
     return COLUMN_ALIASES.get(cleaned, cleaned)
 
 
@@ -56,8 +112,16 @@ def find_landing_files(landing: Path) -> dict[str, Path]:
         raise LaokeError(f"{landing}: landing folder does not exist (set LAOKE_LANDING or run `laoke generate`)")
     found: dict[str, Path] = {}
     for path in sorted(landing.iterdir()):
+        if path.name.startswith(".") or not path.is_file():
+            continue
         stem, suffix = path.name.split(".", 1)[0].lower(), path.suffix.lower()
-        if stem not in LANDING_FILES or suffix not in TEXT_SUFFIXES + PARQUET_SUFFIXES:
+        if stem not in LANDING_FILES:
+            continue
+        if suffix in SPREADSHEET_SUFFIXES:
+            raise LaokeError(
+                f"{path}: a spreadsheet is not read; save the {stem} sheet as CSV (UTF-8) or Parquet"
+            )
+        if suffix not in TEXT_SUFFIXES + PARQUET_SUFFIXES:
             continue
         if stem in found:
             raise LaokeError(f"{landing}: both {found[stem].name} and {path.name} hold {stem}; keep one")
@@ -65,86 +129,271 @@ def find_landing_files(landing: Path) -> dict[str, Path]:
     return found
 
 
-def _is_clean_utf8(path: Path) -> bool:
-    """True when the whole file decodes as UTF-8 and has no NUL byte: DuckDB can read it as is."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    with open(path, "rb") as f:
-        while chunk := f.read(_SCAN_CHUNK):
-            if b"\x00" in chunk:
-                return False
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError:
-                return False
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return False
-    return True
+# --- reading text ------------------------------------------------------------------------------
 
 
-def _transcode(path: Path, out_dir: Path) -> tuple[Path, str, dict[int, str]]:
-    """Rewrites a GBK / mixed / NUL-bearing file as UTF-8, line by line, keeping line numbers.
+class _Line(NamedTuple):
+    number: int
+    text: str
+    # None, 'undecodable_text' (no encoding fits: decoded with replacement characters) or
+    # 'nul_byte' (NUL bytes removed).
+    flag: str | None
 
-    Each line is tried as UTF-8, then GB18030 (a superset of GBK). A line that decodes in neither
-    is kept with replacement characters and reported, so its record is quarantined, not lost.
+
+class _TextFile:
+    """A landing text file as decoded lines, each with its physical line number.
+
+    Decisions: a UTF-8 BOM is dropped; a UTF-16 file (BOM, or NUL-heavy without one: Excel's
+    "Unicode text") is decoded as a whole; otherwise each line is decoded on its own, as UTF-8,
+    else GB18030 (a superset of GBK/GB2312), so a file of GBK exports appended to UTF-8 ones
+    loads. A line that is neither is decoded with replacement characters and flagged, so its
+    record is quarantined as undecodable_text, not lost. NUL bytes are removed and flagged (a
+    field-level trace; the row is kept). Lines end at LF (CRLF included); a file with CR only
+    (old Mac exports) is split at CR.
     """
-    out = out_dir / (path.stem + ".utf8.csv")
-    bad_lines: dict[int, str] = {}
-    used: set[str] = set()
-    with open(path, "rb") as src, open(out, "w", encoding="utf-8", newline="") as dst:
-        for line_no, raw in enumerate(src, start=1):
-            if line_no == 1 and raw.startswith(codecs.BOM_UTF8):
-                raw = raw[len(codecs.BOM_UTF8):]
-            if b"\x00" in raw:
-                raw = raw.replace(b"\x00", b"")
-                bad_lines[line_no] = "nul_byte"
-            for encoding in ("utf-8", "gb18030"):
-                try:
-                    text = raw.decode(encoding)
-                    used.add(encoding)
-                    break
-                except UnicodeDecodeError:
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.encodings: set[str] = set()
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+        if not head:
+            raise LaokeError(f"{path}: row 1: empty file (0 bytes): expected a header row")
+        if head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
+            raise LaokeError(f"{path}: row 1: an Excel workbook, not CSV text; save it as CSV (UTF-8) or Parquet")
+        if head.startswith(b"PAR1"):
+            raise LaokeError(f"{path}: row 1: a Parquet file with a text name; rename it to {path.stem}.parquet")
+        self.utf16 = self._utf16_codec(head)
+        self.bom = head.startswith(codecs.BOM_UTF8)
+        self.cr_only = b"\n" not in head and b"\r" in head
+
+    @staticmethod
+    def _utf16_codec(head: bytes) -> str | None:
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        sample = head[:4096]
+        if len(sample) >= 4 and sample.count(b"\x00") >= len(sample) // 3:
+            odd = sample[1::2].count(b"\x00")
+            even = sample[0::2].count(b"\x00")
+            return "utf-16-le" if odd > even else "utf-16-be"
+        return None
+
+    @property
+    def encoding(self) -> str:
+        if self.utf16:
+            return "utf-16"
+        if {"utf-8", "gb18030"} <= self.encodings:
+            return "mixed"
+        if "gb18030" in self.encodings:
+            return "gbk"
+        return "utf-8-bom" if self.bom else "utf-8"
+
+    def lines(self) -> Iterator[_Line]:
+        if self.utf16:
+            yield from self._utf16_lines()
+            return
+        with open(self.path, "rb") as f:
+            raw_lines: Iterator[bytes] = f
+            if self.cr_only:
+                raw_lines = (part + b"\r" for part in f.read().split(b"\r"))
+            for number, raw in enumerate(raw_lines, start=1):
+                if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                    raw = raw[len(codecs.BOM_UTF8):]
+                flag = None
+                if b"\x00" in raw:
+                    raw = raw.replace(b"\x00", b"")
+                    flag = "nul_byte"
+                if raw.isascii():
+                    yield _Line(number, raw.decode("ascii"), flag)
                     continue
-            else:
-                text = raw.decode("utf-8", errors="replace")
-                bad_lines[line_no] = "undecodable_text"
-            dst.write(text)
-    encoding = "mixed" if len(used) > 1 else ("gbk" if used == {"gb18030"} else "utf-8")
-    return out, encoding, bad_lines
+                try:
+                    text = raw.decode("utf-8")
+                    self.encodings.add("utf-8")
+                except UnicodeDecodeError:
+                    try:
+                        text = raw.decode("gb18030")
+                        self.encodings.add("gb18030")
+                    except UnicodeDecodeError:
+                        text = raw.decode("utf-8", errors="replace")
+                        flag = "undecodable_text"
+                yield _Line(number, text, flag)
+
+    def _utf16_lines(self) -> Iterator[_Line]:
+        try:
+            text = self.path.read_bytes().decode(self.utf16)
+        except UnicodeDecodeError as exc:
+            raise LaokeError(f"{self.path}: row 1: looks like UTF-16 text but does not decode ({exc.reason}); "
+                             "save it as CSV (UTF-8)") from None
+        text = text.lstrip("\ufeff")
+        for number, line in enumerate(text.splitlines(keepends=True), start=1):
+            flag = None
+            if "\x00" in line:
+                line, flag = line.replace("\x00", ""), "nul_byte"
+            yield _Line(number, line, flag)
 
 
-def _read_header(path: Path, delimiter: str) -> list[str]:
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        first = f.readline()
-    if not first.strip():
-        return []
-    return next(csv.reader(io.StringIO(first), delimiter=delimiter))
+class _RunawayRecord(Exception):
+    """A quoted field has run past MAX_RECORD_LINES lines: an unclosed quote."""
 
 
-def _check_columns(contract: LandingFile, source: Path, header: list[str]) -> tuple[dict[str, str], list[str]]:
-    """Maps contract columns to the file's columns; errors name the file and the column."""
-    if not header:
+class _LineFeed:
+    """Feeds lines to csv.reader one at a time, remembering which lines each record used.
+
+    csv.reader never reads past the end of a record, so the lines taken since the last record
+    are exactly that record's lines; lines can be pushed back to be read again.
+    """
+
+    def __init__(self, lines: Iterator[_Line]) -> None:
+        self._lines = lines
+        self.pending: deque[_Line] = deque()
+        self.taken: list[_Line] = []
+
+    def __iter__(self) -> "_LineFeed":
+        return self
+
+    def __next__(self) -> str:
+        line = self.pending.popleft() if self.pending else next(self._lines)
+        self.taken.append(line)
+        if len(self.taken) > MAX_RECORD_LINES:
+            raise _RunawayRecord
+        return line.text
+
+
+@dataclass(slots=True)
+class _Record:
+    fields: list[str]
+    lines: list[_Line]
+    # None for a well-formed record; 'malformed_quoting' when a quote opened on its first line
+    # never closes properly (the record is that line alone; later lines are read again).
+    problem: str | None = None
+
+    @property
+    def line(self) -> int:
+        return self.lines[0].number
+
+    @property
+    def raw(self) -> str:
+        return "".join(line.text for line in self.lines)
+
+
+def _strict_record(text: str, delimiter: str) -> list[str] | None:
+    """The one record text holds under strict RFC 4180 quoting, or None."""
+    try:
+        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter, quotechar='"', doublequote=True, strict=True))
+    except csv.Error:
+        return None
+    return rows[0] if len(rows) == 1 else None
+
+
+class _RecordReader:
+    """Splits lines into CSV records (quotes '"', doubled to escape; a stray quote inside an
+    unquoted value is kept as text, as Excel writes it).
+
+    A record spanning several lines is kept only when it is well-formed (strict quoting) and, once
+    the header is known (width), has the header's number of fields. Otherwise the quote on its
+    first line is unclosed: that line alone is rejected (malformed_quoting) and the following
+    lines are read again as records, so one stray quote costs one row, not the rest of the file.
+    """
+
+    def __init__(self, lines: Iterator[_Line], delimiter: str) -> None:
+        self.feed = _LineFeed(lines)
+        self.delimiter = delimiter
+        self.width: int | None = None
+        self._rows = self._reader()
+
+    def _reader(self):
+        return csv.reader(self.feed, delimiter=self.delimiter, quotechar='"', doublequote=True, strict=False)
+
+    def __iter__(self) -> "_RecordReader":
+        return self
+
+    def __next__(self) -> _Record:
+        feed = self.feed
+        feed.taken = []
+        try:
+            fields = next(self._rows)
+        except StopIteration:
+            if not feed.taken:
+                raise
+            fields = None  # defensive: the reader stopped inside a record
+        except (_RunawayRecord, csv.Error):
+            fields = None
+        taken = feed.taken
+        if fields is not None and len(taken) == 1:
+            return _Record(fields, taken)
+        if fields is not None:
+            strict = _strict_record("".join(line.text for line in taken), self.delimiter)
+            if strict is not None and (self.width is None or _fits(strict, self.width)):
+                return _Record(strict, taken)
+        # Unclosed (or broken) quote: reject the first line, read the lines after it again.
+        feed.pending.extendleft(reversed(taken[1:]))
+        first = taken[0]
+        self._rows = self._reader()
+        single = next(csv.reader([first.text], delimiter=self.delimiter, strict=False), [])
+        return _Record(single, [first], "malformed_quoting")
+
+
+def _fits(fields: list[str], width: int) -> bool:
+    return len(fields) == width or (len(fields) > width and not any(f.strip(_TRIM_CHARS) for f in fields[width:]))
+
+
+def _is_blank(fields: list[str]) -> bool:
+    return not any(f.strip(_TRIM_CHARS) for f in fields)
+
+
+def _pick_delimiter(contract: LandingFile, header_text: str) -> str:
+    best, best_score = ",", (-1, -1)
+    for position, delimiter in enumerate(DELIMITERS):
+        names = next(csv.reader([header_text], delimiter=delimiter, strict=False), [])
+        known = sum(1 for n in {normalise_header(n) for n in names} if n in contract.columns)
+        score = (known, len(names))
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _show(name: str) -> str:
+    """A header name as one short line, for messages."""
+    text = " ".join(name.split())
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def _check_columns(contract: LandingFile, source: Path, header: list[str], row: int = 1) -> tuple[dict[str, int], list[str]]:
+    """Maps each contract column to its position in the file's header; errors name the file, the
+    row and the column.
+
+    Decisions: unknown columns are ignored and reported (load_audit.extra_columns); a column with
+    an empty name is ignored the same way (Excel's trailing delimiter); two columns that mean the
+    same contract column are an error (which one holds the amount paid?), two unknown ones are not.
+    """
+    if not any(h.strip(_TRIM_CHARS) for h in header):
         raise LaokeError(
-            f"{source}: empty file: expected a header row with at least {', '.join(contract.required)}"
+            f"{source}: row {row}: no header: expected a header row with at least {', '.join(contract.required)}"
         )
-    mapping: dict[str, str] = {}
+    mapping: dict[str, int] = {}
     extras: list[str] = []
-    for position, original in enumerate(header, start=1):
+    for position, original in enumerate(header):
         name = normalise_header(original)
         if not name:
-            raise LaokeError(f"{source}: row 1, column {position}: empty column name in the header")
-        if name in mapping:
-            raise LaokeError(f"{source}: row 1: column {name!r} appears twice in the header")
+            extras.append(f"(column {position + 1})")
+            continue
         if name in contract.columns:
-            mapping[name] = original
+            if name in mapping:
+                first = mapping[name]
+                raise LaokeError(
+                    f"{source}: row {row}: columns {first + 1} ({_show(header[first])}) and {position + 1} "
+                    f"({_show(original)}) both map to column {name!r}; keep or rename one"
+                )
+            mapping[name] = position
         else:
-            extras.append(original)
+            extras.append(" ".join(original.split()))
     missing = [c for c in contract.required if c not in mapping]
     if missing:
+        found = ", ".join(_show(h) for h in header[:20]) + (", ..." if len(header) > 20 else "")
+        label = "column" if len(missing) == 1 else "columns"
         raise LaokeError(
-            f"{source}: row 1: missing required column {missing[0]!r} "
-            f"(found: {', '.join(header)}; required: {', '.join(contract.required)})"
+            f"{source}: row {row}: missing required {label} {', '.join(repr(m) for m in missing)} "
+            f"(found: {found}; required: {', '.join(contract.required)})"
         )
     return mapping, extras
 
@@ -157,18 +406,6 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _select_contract_columns(contract: LandingFile, mapping: dict[str, str], duck_columns: list[str], header: list[str]) -> str:
-    # DuckDB renames headers it cannot use verbatim; map by position to be safe.
-    by_original = dict(zip(header, duck_columns))
-    parts = []
-    for column in contract.columns:
-        if column in mapping:
-            parts.append(f"nullif(trim(cast({_quote(by_original[mapping[column]])} as varchar)), '') as {column}")
-        else:
-            parts.append(f"cast(null as varchar) as {column}")
-    return ", ".join(parts)
-
-
 def _create_empty(con: duckdb.DuckDBPyConnection, contract: LandingFile) -> None:
     columns = ", ".join(f"{c} varchar" for c in contract.columns)
     con.execute(
@@ -177,88 +414,194 @@ def _create_empty(con: duckdb.DuckDBPyConnection, contract: LandingFile) -> None
     )
 
 
-def _load_csv(con, contract: LandingFile, path: Path, workdir: Path) -> LoadedFile:
-    encoding, bad_lines, readable = "utf-8", {}, path
-    if path.stat().st_size == 0:
-        raise LaokeError(f"{path}: empty file: expected a header row with at least {', '.join(contract.required)}")
-    if not _is_clean_utf8(path):
-        readable, encoding, bad_lines = _transcode(path, workdir)
-    sniff = con.execute("select Delimiter from sniff_csv(?, header = true, all_varchar = true)", [str(readable)]).fetchone()
-    delimiter = sniff[0] if sniff and sniff[0] else ","
-    header = _read_header(readable, delimiter)
-    mapping, extras = _check_columns(contract, path, header)
-
-    scan = (
-        f"read_csv({_sql_str(str(readable))}, header = true, all_varchar = true, delim = {_sql_str(delimiter)}, "
-        f"quote = '\"', escape = '\"', store_rejects = true, null_padding = false, max_line_size = 10000000)"
-    )
-    con.execute("drop table if exists reject_errors; drop table if exists reject_scans")
-    duck_columns = [d[0] for d in con.execute(f"describe select * from {scan}").fetchall()]
-    select = _select_contract_columns(contract, mapping, duck_columns, header)
-    con.execute(f"create or replace temp table _scan as select row_number() over () as _ordinal, {select} from {scan}")
-    rejects = con.execute(
-        "select line, error_type, csv_line from reject_errors order by line"
-    ).fetchall() if _table_exists(con, "reject_errors") else []
-    # A loaded record's physical line: ordinal + header + the rejected lines before it
-    # (line(k) = k + 1 + #{i : L_i - i <= k} for rejected lines L_1 < L_2 < ...).
-    con.execute("create or replace temp table _reject_steps (step bigint)")
-    if rejects:
-        con.executemany("insert into _reject_steps values (?)", [[line - i] for i, (line, _, _) in enumerate(rejects, start=1)])
-    con.execute(
-        f"""
-        create or replace table {RAW_SCHEMA}.{contract.name} as
-        select s.* exclude (_ordinal),
-               {_sql_str(path.name)} as _source_file,
-               s._ordinal + 1 + (select count(*) from _reject_steps r where r.step <= s._ordinal) as _source_row
-        from _scan s
-        order by s._ordinal
-        """
-    )
-    reject_rows = [
-        (contract.name, path.name, int(line), _reject_reason(error_type), error_type, (text or "")[:2000])
-        for line, error_type, text in rejects
-    ]
-    # Lines that decoded in no encoding stay loaded (with replacement characters) and are
-    # flagged here, so dbt quarantines the record at that line.
-    reject_rows += [
-        (contract.name, path.name, line, reason, "bytes not valid UTF-8 or GB18030" if reason == "undecodable_text" else "NUL byte removed", "")
-        for line, reason in sorted(bad_lines.items())
-    ]
-    _insert_rejects(con, reject_rows)
-    loaded = con.execute(f"select count(*) from {RAW_SCHEMA}.{contract.name}").fetchone()[0]
-    return LoadedFile(contract.name, path.name, "csv", encoding, loaded + len(rejects), loaded, len(rejects), ";".join(extras))
+def _unguard_sql(expr: str) -> str:
+    """Excel's text guard ="00042" -> 00042: exports wrap long ids and phones that way so Excel
+    keeps their digits. (Values arrive trimmed, empty as NULL.)"""
+    chars = _sql_str(_TRIM_CHARS)
+    unguarded = f"nullif(trim(regexp_replace({expr}, '^=\"(.*)\"$', '\\1', 's'), {chars}), '')"
+    return f"case when starts_with({expr}, '=\"') then {unguarded} else {expr} end"
 
 
-def _reject_reason(error_type: str) -> str:
-    return {
-        "TOO MANY COLUMNS": "too_many_fields",
-        "MISSING COLUMNS": "too_few_fields",
-        "UNQUOTED VALUE": "malformed_quoting",
-        "LINE SIZE OVER MAXIMUM": "line_too_long",
-        "INVALID UNICODE": "undecodable_text",
-    }.get(error_type, "malformed_record")
+def _clean_sql(expr: str) -> str:
+    """_unguard_sql of a value trimmed in SQL, empty -> NULL (for Parquet, read by DuckDB)."""
+    return _unguard_sql(f"nullif(trim({expr}, {_sql_str(_TRIM_CHARS)}), '')")
 
 
-def _table_exists(con, name: str) -> bool:
-    return bool(con.execute("select count(*) from duckdb_tables() where table_name = ?", [name]).fetchone()[0])
+class _RawWriter:
+    """Appends accepted records to raw.<table> in batches through Arrow."""
+
+    def __init__(self, con, contract: LandingFile, source_file: str, mapping: dict[str, int]) -> None:
+        self.con, self.contract, self.source_file = con, contract, source_file
+        self.positions = [mapping.get(c) for c in contract.columns]
+        present = [p for p in self.positions if p is not None]
+        self.pick = operator.itemgetter(*present) if len(present) > 1 else (lambda f, p=present[0]: (f[p],))
+        self.present_columns = [c for c, p in zip(contract.columns, self.positions) if p is not None]
+        self.rows: list[tuple] = []
+        self.lines: list[int] = []
+        self.count = 0
+        _create_empty(con, contract)
+
+    def add(self, values: tuple, line: int) -> None:
+        self.rows.append(values)
+        self.lines.append(line)
+        if len(self.rows) >= _BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        trim = _TRIM_CHARS
+        arrays = {
+            f"c{i}": pa.array([v.strip(trim) or None for v in column], type=pa.string())
+            for i, column in enumerate(zip(*self.rows))
+        }
+        arrays["_source_row"] = pa.array(self.lines, type=pa.int64())
+        by_column = {c: f"c{i}" for i, c in enumerate(self.present_columns)}
+        select = ", ".join(
+            _unguard_sql(by_column[c]) if c in by_column else "cast(null as varchar)" for c in self.contract.columns
+        )
+        self.con.register("_raw_batch", pa.table(arrays))
+        self.con.execute(
+            f"insert into {RAW_SCHEMA}.{self.contract.name} "
+            f"select {select}, {_sql_str(self.source_file)}, _source_row from _raw_batch"
+        )
+        self.con.unregister("_raw_batch")
+        self.count += len(self.rows)
+        self.rows, self.lines = [], []
+
+
+def _load_csv(con, contract: LandingFile, path: Path) -> LoadedFile:
+    text = _TextFile(path)
+    lines = text.lines()
+    # The header is the first non-blank line (leading blank lines are skipped, not an error).
+    first = next((line for line in lines if line.text.strip(_TRIM_CHARS)), None)
+    if first is None:
+        raise LaokeError(f"{path}: row 1: no header: the file has only blank lines")
+    if first.flag == "undecodable_text":
+        raise LaokeError(f"{path}: row {first.number}: the header is not UTF-8 or GBK text (a binary file?)")
+    delimiter = _pick_delimiter(contract, first.text)
+    records = _RecordReader(_chain(first, lines), delimiter)
+    header_record = next(records)
+    if header_record.problem:
+        raise LaokeError(
+            f"{path}: row {header_record.line}: the header cannot be parsed: a quote in it is not closed"
+        )
+    header = header_record.fields
+    mapping, extras = _check_columns(contract, path, header, header_record.line)
+    width = len(header)
+    normalised_header = [normalise_header(h) for h in header]
+    # Cheap first test for a repeated header row: its first value is a column name.
+    header_guard = _KNOWN_NAMES | {header[0].strip(_TRIM_CHARS).lower()}
+    # From here on, multi-line records are checked against the header's width.
+    records.width = width
+
+    writer = _RawWriter(con, contract, path.name, mapping)
+    mapped = list(mapping.items())
+    rejects: list[tuple] = []
+    flags: list[tuple] = []
+    blank = 0
+    trim = _TRIM_CHARS
+    for record in records:
+        fields, lines = record.fields, record.lines
+        # Fast path: the shape nearly every record has.
+        if (record.problem is None and len(fields) == width and len(lines) == 1 and lines[0].flag is None
+                and len(lines[0].text) <= MAX_FIELD_CHARS and (first_value := fields[0].strip(trim))
+                and first_value.lower() not in header_guard):
+            writer.add(writer.pick(fields), lines[0].number)
+            continue
+        reason, detail = None, ""
+        if record.problem:
+            reason, detail = record.problem, "a quote opened on this line is not closed; the lines after it are read again"
+        elif _is_blank(fields):
+            blank += 1
+            continue
+        elif len(fields) != width and not _fits(fields, width):
+            if len(fields) > width:
+                reason, detail = "too_many_fields", f"{len(fields)} fields; the header has {width}"
+            else:
+                reason, detail = "too_few_fields", f"{len(fields)} fields; the header has {width}"
+            if '"' in record.raw and _strict_record(record.raw, delimiter) is None:
+                reason = "malformed_quoting"
+        elif fields[0].strip(trim).lower() in header_guard and [
+            normalise_header(f) for f in fields[:width]
+        ] == normalised_header:
+            # A second header inside the data (exports pasted one after another).
+            reason, detail = "repeated_header", "the header row again"
+        elif sum(len(line.text) for line in lines) > MAX_FIELD_CHARS:
+            too_long = [name for name, pos in mapped if len(fields[pos]) > MAX_FIELD_CHARS]
+            if too_long:
+                reason = "field_too_long"
+                detail = f"column {too_long[0]!r}: {len(fields[mapping[too_long[0]]]):,} characters (limit {MAX_FIELD_CHARS:,})"
+        if reason:
+            rejects.append((contract.name, path.name, record.line, reason, detail, record.raw[:2000]))
+            continue
+        writer.add(writer.pick(fields), record.line)
+        # Flags of any line of the record belong to the record's (first) line.
+        for flag in sorted({line.flag for line in lines if line.flag}):
+            if flag == "undecodable_text":
+                flags.append((contract.name, path.name, record.line, flag, "bytes not valid UTF-8 or GB18030", record.raw[:2000]))
+            else:
+                flags.append((contract.name, path.name, record.line, flag, "NUL byte removed", ""))
+    writer.flush()
+    _insert_rejects(con, rejects + flags)
+    return LoadedFile(contract.name, path.name, "csv", text.encoding, writer.count + len(rejects), writer.count,
+                      len(rejects), ";".join(extras), blank)
+
+
+def _chain(first: _Line, rest: Iterator[_Line]) -> Iterator[_Line]:
+    yield first
+    yield from rest
+
+
+# --- Parquet -------------------------------------------------------------------------------------
+
+
+def _parquet_value_sql(column: str, duck_type: str) -> str:
+    """A typed Parquet value as the text a CSV would hold.
+
+    Decisions: a timestamp with time zone keeps its instant as ISO text with offset (staging
+    converts it to store time); an integral float (an id or phone column that pandas turned into
+    float because of a missing value: 42.0) is written without '.0'.
+    """
+    col = _quote(column)
+    upper = duck_type.upper()
+    if upper.startswith("TIMESTAMP WITH TIME ZONE") or upper == "TIMESTAMPTZ":
+        return f"strftime(timezone('UTC', {col}), '%Y-%m-%dT%H:%M:%S.%f') || '+00:00'"
+    if upper in ("DOUBLE", "FLOAT", "REAL"):
+        return (f"case when {col} = floor({col}) and abs({col}) < 9007199254740992 "
+                f"then cast(cast({col} as bigint) as varchar) else cast({col} as varchar) end")
+    if upper == "BLOB":
+        return f"decode({col})"
+    return f"cast({col} as varchar)"
 
 
 def _load_parquet(con, contract: LandingFile, path: Path) -> LoadedFile:
     scan = f"read_parquet({_sql_str(str(path))}, file_row_number = true)"
     try:
-        header = [d[0] for d in con.execute(f"describe select * exclude (file_row_number) from {scan}").fetchall()]
+        described = con.execute(f"describe select * exclude (file_row_number) from {scan}").fetchall()
     except duckdb.Error as exc:
-        raise LaokeError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+        raise LaokeError(f"{path}: row 1: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+    header = [d[0] for d in described]
+    types = [d[1] for d in described]
     mapping, extras = _check_columns(contract, path, header)
-    select = _select_contract_columns(contract, mapping, header, header)
-    con.execute(
-        f"""
-        create or replace table {RAW_SCHEMA}.{contract.name} as
-        select {select}, {_sql_str(path.name)} as _source_file, file_row_number + 1 as _source_row
-        from {scan}
-        order by file_row_number
-        """
-    )
+    parts = []
+    for column in contract.columns:
+        if column in mapping:
+            position = mapping[column]
+            parts.append(f"{_clean_sql(_parquet_value_sql(header[position], types[position]))} as {column}")
+        else:
+            parts.append(f"cast(null as varchar) as {column}")
+    try:
+        con.execute(
+            f"""
+            create or replace table {RAW_SCHEMA}.{contract.name} as
+            select {', '.join(parts)}, {_sql_str(path.name)} as _source_file, file_row_number + 1 as _source_row
+            from {scan}
+            order by file_row_number
+            """
+        )
+    except duckdb.Error as exc:
+        raise LaokeError(f"{path}: cannot read its rows ({str(exc).splitlines()[0]})") from None
     loaded = con.execute(f"select count(*) from {RAW_SCHEMA}.{contract.name}").fetchone()[0]
     return LoadedFile(contract.name, path.name, "parquet", "", loaded, loaded, 0, ";".join(extras))
 
@@ -312,17 +655,14 @@ def load_landing(con: duckdb.DuckDBPyConnection, landing: Path, phone_region: st
         "source_row bigint, reason varchar, detail varchar, raw_line varchar)"
     )
     audit: list[LoadedFile] = []
-    with tempfile.TemporaryDirectory(prefix="laoke-landing-") as tmp:
-        for name, contract in LANDING_FILES.items():
-            path = files.get(name)
-            if path is None:
-                _create_empty(con, contract)
-                continue
-            if path.suffix.lower() in PARQUET_SUFFIXES:
-                audit.append(_load_parquet(con, contract, path))
-            else:
-                audit.append(_load_csv(con, contract, path, Path(tmp)))
-    con.execute("drop table if exists reject_errors; drop table if exists reject_scans")
+    for name, contract in LANDING_FILES.items():
+        path = files.get(name)
+        if path is None:
+            _create_empty(con, contract)
+        elif path.suffix.lower() in PARQUET_SUFFIXES:
+            audit.append(_load_parquet(con, contract, path))
+        else:
+            audit.append(_load_csv(con, contract, path))
     frame = pd.DataFrame([a.__dict__ for a in audit])
     con.register("_audit_df", frame)
     con.execute(f"create or replace table {RAW_SCHEMA}.load_audit as select * from _audit_df order by table_name")

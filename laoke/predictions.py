@@ -203,6 +203,11 @@ def _not_fitted(model: str, n: int, message: str) -> FitResult:
     )
 
 
+def _dot(u: np.ndarray, v: np.ndarray) -> float:
+    """Inner product without BLAS: a threaded BLAS ddot is slow for these sizes on a busy machine."""
+    return float(np.einsum("i,i->", u, v))
+
+
 def _aggregate(columns: dict[str, np.ndarray], weights: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Collapse identical rows into one row with summed weight (lifetimes does the same)."""
     frame = pd.DataFrame(columns)
@@ -266,8 +271,9 @@ def _bg_nll(log_params: np.ndarray, d: _BGData, k: float, with_grad: bool = True
     dd = c4_u[d.ix] - s * dl  # A4 - A3
     e = np.exp(-np.abs(dd))
     softplus = np.maximum(dd, 0.0) + np.log1p(e)  # logaddexp(A3, A4) - A3
-    sum_w_s_lT = float(d.ws @ lT) + r * float(d.w @ lT)
-    nll = -(float(A12_u @ d.wx) - sum_w_s_lT + float(d.w @ softplus)) / d.W
+    sum_w_lT = _dot(d.w, lT)
+    sum_w_s_lT = _dot(d.ws, lT) + r * sum_w_lT
+    nll = -(_dot(A12_u, d.wx) - sum_w_s_lT + _dot(d.w, softplus)) / d.W
     if not with_grad:
         return nll
     w4 = special.expit(dd)  # weight of the A4 term
@@ -275,18 +281,15 @@ def _bg_nll(log_params: np.ndarray, d: _BGData, k: float, with_grad: bool = True
     inv_T = 1.0 / (alpha + d.uT)
     inv_tx = 1.0 / (alpha + d.utx)
     # sums over rows of w * (w3 * f(T) + w4 * f(t_x)) = sum w f(T) + sum w w4 (f(t_x) - f(T))
-    sum_w_lT = float(d.w @ lT)
-    dr = float((special.digamma(r + ux) - special.digamma(r) + np.log(alpha)) @ d.wx) - sum_w_lT - float(ww4 @ dl)
+    dr = _dot((special.digamma(r + ux) - special.digamma(r) + np.log(alpha)), d.wx) - sum_w_lT - _dot(ww4, dl)
     sw = d.ws + r * d.w  # w * s
     dinv = inv_tx[d.itx] - inv_T[d.iT]
-    dalpha = r / alpha * d.W - float(np.bincount(d.iT, weights=sw, minlength=len(d.uT)) @ inv_T) - float(
-        (sw * w4) @ dinv
-    )
+    dalpha = r / alpha * d.W - _dot(np.bincount(d.iT, weights=sw, minlength=len(d.uT)), inv_T) - _dot(sw * w4, dinv)
     psi_ab = special.digamma(a + b)
     psi_abx = special.digamma(a + bx)
     sum_w4_u = np.bincount(d.ix, weights=ww4, minlength=len(ux))
-    da = float((psi_ab - psi_abx) @ d.wx) + float(sum_w4_u.sum()) / a
-    db = float((psi_ab + special.digamma(bx) - special.digamma(b) - psi_abx) @ d.wx) - float(sum_w4_u @ (1.0 / bx1))
+    da = _dot((psi_ab - psi_abx), d.wx) + float(sum_w4_u.sum()) / a
+    db = _dot((psi_ab + special.digamma(bx) - special.digamma(b) - psi_abx), d.wx) - _dot(sum_w4_u, (1.0 / bx1))
     grad = -np.array([r * dr, alpha * dalpha, a * da, b * db]) / d.W
     return nll, grad
 
@@ -388,7 +391,7 @@ def _minimise(fun_grad, starts: Sequence[np.ndarray], n_params: int,
         except np.linalg.LinAlgError:
             break
         step = np.linalg.solve(H, -g)
-        if -float(g @ step) < 1e-16:  # Newton decrement: nothing left to gain
+        if -_dot(g, step) < 1e-16:  # Newton decrement: nothing left to gain
             break
         improved = False
         lam = 1.0
@@ -468,7 +471,7 @@ def _fit_bg_family(model: str, frequency, recency, T, weights, starts) -> FitRes
     params = {"r": float(r), "alpha": float(alpha_scaled * t_max), "a": float(a), "b": float(b)}
     # log-likelihood in days: times were divided by t_max, which multiplies each customer's
     # likelihood (a density in x purchase times) by t_max^x.
-    ll = -_bg_nll(lp, full, k, with_grad=False) * full.W - float(full.w @ full.x) * math.log(t_max)
+    ll = -_bg_nll(lp, full, k, with_grad=False) * full.W - _dot(full.w, full.x) * math.log(t_max)
     return FitResult(model, params, float(ll), n, converged, message)
 
 
@@ -516,7 +519,7 @@ def _gg_data(x: np.ndarray, m: np.ndarray, w: np.ndarray) -> _GGData:
     ux, ix = np.unique(x, return_inverse=True)
     wx = np.bincount(ix, weights=w, minlength=len(ux))
     lnm = np.log(m)
-    return _GGData(x * m, w, w * x, float(w.sum()), ux, wx, float((w * x) @ lnm), float(w @ lnm))
+    return _GGData(x * m, w, w * x, float(w.sum()), ux, wx, _dot((w * x), lnm), _dot(w, lnm))
 
 
 def _gg_nll(log_params, d: _GGData, with_grad: bool = True):
@@ -528,10 +531,10 @@ def _gg_nll(log_params, d: _GGData, with_grad: bool = True):
     pux = p * ux
     per_x = special.gammaln(pux + q) - special.gammaln(pux) + pux * np.log(ux)
     L = np.log(d.xm + v)
-    sum_w_L = float(d.w @ L)
-    sum_wx_L = float(d.wxr @ L)
+    sum_w_L = _dot(d.w, L)
+    sum_wx_L = _dot(d.wxr, L)
     ll = (
-        float(per_x @ d.wx)
+        _dot(per_x, d.wx)
         + (q * math.log(v) - float(special.gammaln(q))) * d.W
         + p * d.S_xlnm
         - d.S_lnm
@@ -542,10 +545,10 @@ def _gg_nll(log_params, d: _GGData, with_grad: bool = True):
     if not with_grad:
         return nll
     psi_pxq = special.digamma(pux + q)
-    dp = float((ux * (psi_pxq - special.digamma(pux) + np.log(ux))) @ d.wx) + d.S_xlnm - sum_wx_L
-    dq = float(psi_pxq @ d.wx) + (math.log(v) - float(special.digamma(q))) * d.W - sum_w_L
+    dp = _dot((ux * (psi_pxq - special.digamma(pux) + np.log(ux))), d.wx) + d.S_xlnm - sum_wx_L
+    dq = _dot(psi_pxq, d.wx) + (math.log(v) - float(special.digamma(q))) * d.W - sum_w_L
     inv = 1.0 / (d.xm + v)
-    dv = q / v * d.W - p * float(d.wxr @ inv) - q * float(d.w @ inv)
+    dv = q / v * d.W - p * _dot(d.wxr, inv) - q * _dot(d.w, inv)
     return nll, -np.array([p * dp, q * dq, v * dv]) / d.W
 
 
@@ -612,7 +615,7 @@ def _g_quadrature(t: np.ndarray, s: np.ndarray, beta: np.ndarray, a: float, bp: 
         weights = weights / weights.sum()
         kk = (t[sel] / beta[sel])[:, None]
         f = -np.expm1(-s[sel][:, None] * np.log1p(pj[None, :] * kk)) / pj[None, :]
-        out[sel] = f @ weights
+        out[sel] = np.einsum("ij,j->i", f, weights)
     return out
 
 
@@ -779,7 +782,7 @@ def customer_lifetime_value(model: str, params: FitResult | Mapping[str, float],
     cumulative = pa[None, ...] * g
     per_month = np.diff(cumulative, axis=0, prepend=0.0)
     discount = (1.0 + d) ** -np.arange(1, months + 1, dtype=float)
-    return _arr(spend_per_order) * np.tensordot(discount, per_month, axes=1)
+    return _arr(spend_per_order) * np.einsum("m,m...->...", discount, per_month)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1248,10 +1251,13 @@ def _run(rfm: pd.DataFrame, as_of: date, settings: PredictionSettings | None, or
             selection["note"] = f"{model} fit did not converge; used {other}"
             model = other
         else:
-            blocking.append(f"neither bg_nbd nor mbg_nbd fit converged ({fits['bg_nbd'].message})")
+            why = fits["bg_nbd"].message if "bg_nbd" in fits else "not fitted"
+            blocking.append(f"neither bg_nbd nor mbg_nbd fit converged ({why})")
 
     gg = fits.get("gamma_gamma")
-    if not spend:
+    if blocking:
+        spend = []  # nothing is predicted; the blocking reasons are the ones that matter
+    elif not spend:
         if gg is None:
             spend.append("fewer than two repeat buyers with different positive spend; spend not predicted")
         elif not _fit_usable(gg):

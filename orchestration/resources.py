@@ -33,6 +33,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliResource
 
+from laoke.dbt import dbt_executable
 from laoke.settings import Paths
 from laoke.warehouse import connect
 
@@ -75,5 +76,5 @@ def build_resources() -> dict[str, object]:
     """The resources of the code location, keyed as the assets name their parameters."""
     return {
         "warehouse": LaokeWarehouse(),
-        "dbt": DbtCliResource(project_dir=laoke_dbt_project),
+        "dbt": DbtCliResource(project_dir=laoke_dbt_project, dbt_executable=dbt_executable()),
     }

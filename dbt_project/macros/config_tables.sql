@@ -52,3 +52,21 @@
 {%- endmacro %}
 
 {% macro money_type() -%}decimal(18, 4){%- endmacro %}
+
+{#- The next birthday on or after a date (a 29 February birthday falls on 28 February in
+    other years). Portable: built from year/month/day parts. -#}
+{% macro next_birthday(birthday, on_date) -%}
+    {{ return(adapter.dispatch('next_birthday', 'laoke')(birthday, on_date)) }}
+{%- endmacro %}
+
+{% macro default__next_birthday(birthday, on_date) -%}
+    case
+        when {{ birthday_in_year(birthday, 'extract(year from ' ~ on_date ~ ')') }} >= {{ on_date }}
+            then {{ birthday_in_year(birthday, 'extract(year from ' ~ on_date ~ ')') }}
+        else {{ birthday_in_year(birthday, 'extract(year from ' ~ on_date ~ ') + 1') }}
+    end
+{%- endmacro %}
+
+{% macro birthday_in_year(birthday, year) -%}
+    {{ dbt.dateadd('year', '(' ~ year ~ ') - extract(year from ' ~ birthday ~ ')', birthday) }}
+{%- endmacro %}

@@ -33,6 +33,10 @@ checked as (
             when cast(ordered_at as date) > as_of.load_date then 'future_timestamp'
             when amount_text is null then 'missing_amount'
             when amount is null then 'unparseable_amount'
+            -- Optional numbers that are present but not numbers: the row is misaligned or
+            -- hand-edited; rejected with a reason rather than read as the default (1 item, no discount).
+            when quantity_text is not null and {{ parse_number('quantity_text') }} is null then 'unparseable_quantity'
+            when discount_amount_text is not null and {{ parse_number('discount_amount_text') }} is null then 'unparseable_discount_amount'
             when status is null then 'unknown_status'
             when status = 'test' then 'test_order'
             when amount < 0 and status <> 'refunded' then 'negative_amount_not_refund'

@@ -16,7 +16,9 @@ renamed as (
         {{ parse_number('amount') }} as amount,
         amount as amount_text,
         {{ parse_number('unit_price') }} as unit_price,
+        unit_price as unit_price_text,
         coalesce({{ parse_number('discount_amount') }}, 0) as discount_amount,
+        discount_amount as discount_amount_text,
 
         -- lineage
         _source_file as source_file,

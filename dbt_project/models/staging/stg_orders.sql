@@ -26,7 +26,9 @@ renamed as (
         {{ parse_number('amount') }} as amount,
         amount as amount_text,
         coalesce({{ parse_number('quantity') }}, 1) as quantity,
+        quantity as quantity_text,
         coalesce({{ parse_number('discount_amount') }}, 0) as discount_amount,
+        discount_amount as discount_amount_text,
 
         -- timestamps
         {{ parse_timestamp('ordered_at') }} as ordered_at,

@@ -1,0 +1,126 @@
+"""Exporting a campaign's send list: quality gate, files, manifest, send ledger — or nothing.
+
+The gate runs first; when it refuses, no file is written and the ledger is untouched. Files are
+written atomically, then the ledger rows of this (campaign, send date) are replaced in one
+transaction, so a rerun gives the same files and no duplicate ledger rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, time
+from pathlib import Path
+
+import pandas as pd
+
+from exports.send_list_files import export_frame, file_entry, write_csv, write_manifest, write_xlsx
+from laoke.send_lists import LEDGER_SCHEMA, SendList, ensure_ledger
+from laoke.warehouse import connect
+
+
+@dataclass
+class ExportResult:
+    campaign_id: str
+    files: list[Path]
+    manifest: dict
+    gate_result_id: str | None
+    warnings: list[str]
+
+
+def _suppressed_phones(warehouse: Path) -> set[str]:
+    with connect(warehouse, read_only=True) as con:
+        rows = con.execute(
+            "select e164 from restricted.contact_preferences where is_opted_out or is_blacklisted"
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+def run_gate(send_list: SendList, warehouse: Path):
+    """The GX quality gate over the list; raises GateRefused (a LaokeError) when it refuses."""
+    from quality.gate import check_send_list
+
+    frame = send_list.recipients.rename(columns={"treatment_group": "group"})
+    return check_send_list(
+        frame,
+        suppressed_e164=_suppressed_phones(warehouse),
+        holdout_share=send_list.campaign.holdout_share,
+        campaign_id=send_list.campaign.id,
+        max_message_segments=send_list.campaign.max_message_segments,
+        invalid_phone_count=send_list.rule_counts["invalid_phone"],
+        audience_count=send_list.rule_counts["audience"],
+        run_id=f"{send_list.campaign.id}:{send_list.send_date}",
+    )
+
+
+def list_checksum(frame: pd.DataFrame) -> str:
+    return hashlib.sha256(frame.to_csv(index=False).encode("utf-8")).hexdigest()
+
+
+def export_send_list(send_list: SendList, warehouse: Path, out_dir: Path, gbk: bool = False,
+                     gate: bool = True) -> ExportResult:
+    campaign = send_list.campaign
+    gate_result = run_gate(send_list, warehouse) if gate else None
+    gate_id = getattr(gate_result, "result_id", None)
+    warnings = list(send_list.warnings) + list(getattr(gate_result, "warnings", []) or [])
+
+    frame = export_frame(send_list.treatment)
+    checksum = list_checksum(frame)
+    stem = f"{campaign.id}_{send_list.send_date:%Y%m%d}"
+    folder = out_dir / campaign.id
+    files = [folder / f"{stem}.csv", folder / f"{stem}.xlsx"]
+    write_csv(frame, files[0])
+    write_xlsx(frame, files[1], created=datetime.combine(send_list.as_of, time()))
+    if gbk:
+        files.append(folder / f"{stem}.gbk.csv")
+        write_csv(frame, files[-1], encoding="gb18030")
+    manifest = {
+        "campaign_id": campaign.id,
+        "campaign_name": campaign.name,
+        "purpose": campaign.purpose,
+        "as_of": send_list.as_of.isoformat(),
+        "send_date": send_list.send_date.isoformat(),
+        "counts": send_list.rule_counts,
+        "holdout_size": send_list.rule_counts["holdout"],
+        "holdout_share": campaign.holdout_share,
+        "gate_result_id": gate_id,
+        "list_checksum": checksum,
+        "files": [file_entry(p) for p in files],
+        "warnings": warnings,
+    }
+    manifest_path = folder / f"{stem}_manifest.json"
+    write_manifest(manifest, manifest_path)
+    record_ledger(send_list, warehouse, checksum, gate_id, [p.name for p in files])
+    return ExportResult(campaign.id, files + [manifest_path], manifest, gate_id, warnings)
+
+
+def record_ledger(send_list: SendList, warehouse: Path, checksum: str, gate_id: str | None, files: list[str]) -> None:
+    campaign = send_list.campaign
+    ledger = send_list.recipients.assign(
+        cost_per_message=campaign.cost_per_message, list_checksum=checksum
+    )[["campaign_id", "send_date", "customer_id", "e164", "segment", "treatment_group", "send_at", "message",
+       "message_segments", "cost_per_message", "list_checksum"]]
+    exclusions = send_list.exclusions.assign(campaign_id=campaign.id, send_date=send_list.send_date)[
+        ["campaign_id", "send_date", "customer_id", "rule", "detail"]
+    ]
+    run = pd.DataFrame([{
+        "campaign_id": campaign.id, "send_date": send_list.send_date, "as_of": send_list.as_of,
+        "purpose": campaign.purpose, "priority": campaign.priority,
+        "audience": send_list.rule_counts["audience"], "treatment": send_list.rule_counts["treatment"],
+        "holdout": send_list.rule_counts["holdout"], "rule_counts": json.dumps(send_list.rule_counts, sort_keys=True),
+        "gate_result_id": gate_id, "files": ",".join(files), "list_checksum": checksum,
+        "holdout_share": campaign.holdout_share, "cost_per_message": campaign.cost_per_message,
+        "attribution_window_days": campaign.attribution_window_days,
+        "event_id": campaign.event.event_id if campaign.event else None,
+    }])
+    key = {"campaign_id": campaign.id, "send_date": send_list.send_date}
+    with connect(warehouse) as con:
+        ensure_ledger(con)
+        con.execute("begin transaction")
+        for table, frame in (("send_ledger", ledger), ("send_exclusions", exclusions), ("send_list_runs", run)):
+            con.execute(f"delete from {LEDGER_SCHEMA}.{table} where campaign_id = $campaign_id and send_date = $send_date", key)
+            con.register("_rows", frame)
+            con.execute(f"insert into {LEDGER_SCHEMA}.{table} by name select * from _rows")
+            con.unregister("_rows")
+        con.execute("commit")
