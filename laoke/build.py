@@ -31,8 +31,13 @@ def build_vars(as_of: date | None, load_date: date | None) -> dict:
 
 
 def load(landing: Path, warehouse: Path) -> list[LoadedFile]:
+    from laoke.send_lists import ensure_ledger
+
     with connect(warehouse) as con:
-        return load_landing(con, landing, phone_region=rule("phone_region"))
+        loaded = load_landing(con, landing, phone_region=rule("phone_region"))
+        # State the warehouse keeps between builds; dbt reads it as sources, so it must exist.
+        ensure_ledger(con)
+        return loaded
 
 
 def transform(warehouse: Path, as_of: date | None = None, load_date: date | None = None,
