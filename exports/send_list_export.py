@@ -27,6 +27,7 @@ class ExportResult:
     manifest: dict
     gate_result_id: str | None
     warnings: list[str]
+    refused: str | None = None  # the gate's paragraph when it refused: then no file was written
 
 
 def _suppressed_phones(warehouse: Path) -> set[str]:
@@ -42,16 +43,19 @@ def run_gate(send_list: SendList, warehouse: Path):
     from quality.gate import check_send_list
 
     frame = send_list.recipients.rename(columns={"treatment_group": "group"})
-    return check_send_list(
-        frame,
-        suppressed_e164=_suppressed_phones(warehouse),
-        holdout_share=send_list.campaign.holdout_share,
-        campaign_id=send_list.campaign.id,
-        max_message_segments=send_list.campaign.max_message_segments,
-        invalid_phone_count=send_list.rule_counts["invalid_phone"],
-        audience_count=send_list.rule_counts["audience"],
-        run_id=f"{send_list.campaign.id}:{send_list.send_date}",
-    )
+    suppressed = _suppressed_phones(warehouse)
+    with connect(warehouse) as con:
+        return check_send_list(
+            frame,
+            suppressed_e164=suppressed,
+            phone_classes=send_list.audience_phone_classes,
+            holdout_share=send_list.campaign.holdout_share,
+            campaign_id=send_list.campaign.id,
+            as_of=send_list.as_of,
+            run_id=f"{send_list.campaign.id}@{send_list.send_date}",
+            max_segments=send_list.campaign.max_message_segments,
+            warehouse_con=con,
+        )
 
 
 def list_checksum(frame: pd.DataFrame) -> str:

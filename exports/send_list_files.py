@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -67,17 +68,22 @@ def write_xlsx(frame: pd.DataFrame, target: Path, created: datetime) -> None:
     raw = io.BytesIO()
     workbook.save(raw)
     with atomic_path(target) as tmp:
-        _rezip_deterministic(raw.getvalue(), tmp)
+        _rezip_deterministic(raw.getvalue(), tmp, modified=created)
 
 
-def _rezip_deterministic(data: bytes, target: Path) -> None:
-    """openpyxl stamps each zip entry with the current time; rewrite them with a fixed one."""
+def _rezip_deterministic(data: bytes, target: Path, modified: datetime) -> None:
+    """openpyxl stamps the zip entries and docProps' modified time with the current time;
+    rewrite both with fixed values."""
+    stamp = modified.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
     with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
         for info in source.infolist():
+            content = source.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)", rb"\g<1>" + stamp + rb"\g<2>", content)
             fixed = zipfile.ZipInfo(info.filename, date_time=_FIXED_ZIP_TIME)
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = 0o600 << 16
-            out.writestr(fixed, source.read(info.filename))
+            out.writestr(fixed, content)
 
 
 def write_manifest(manifest: dict, target: Path) -> None:

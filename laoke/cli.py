@@ -57,8 +57,12 @@ def cmd_send_lists(args: argparse.Namespace) -> None:
     from laoke.send_lists import export_campaigns
 
     paths = Paths.from_env()
-    for result in export_campaigns(args.campaigns or None, paths.warehouse, paths.exports, gbk=args.gbk):
+    results = export_campaigns(args.campaigns or None, paths.warehouse, paths.exports, gbk=args.gbk)
+    for result in results:
         counts = result.manifest["counts"]
+        if result.refused:
+            print(f"{result.campaign_id}: REFUSED, nothing written. {result.refused}")
+            continue
         dropped = ", ".join(f"{rule} {n:,}" for rule, n in counts.items()
                             if rule not in ("audience", "holdout", "treatment") and n)
         print(f"{result.campaign_id}: {counts['treatment']:,} to send, {counts['holdout']:,} held out "
@@ -66,6 +70,9 @@ def cmd_send_lists(args: argparse.Namespace) -> None:
         for warning in result.warnings:
             print(f"  warning: {warning}")
         print(f"  -> {result.files[0].parent}")
+    refused = [r.campaign_id for r in results if r.refused]
+    if refused:
+        raise LaokeError(f"the quality gate refused {len(refused)} of {len(results)} lists: {', '.join(refused)}")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

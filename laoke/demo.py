@@ -32,6 +32,9 @@ def run_demo(paths: Paths, customers: int = 2000, seed: int = 7) -> None:
     print(f"3. send lists for {len(results)} campaigns (CSV, XLSX, manifest each) in {paths.exports}:")
     for r in results:
         c = r.manifest["counts"]
+        if r.refused:
+            print(f"   {r.campaign_id:22} refused by the quality gate: {r.refused}")
+            continue
         print(f"   {r.campaign_id:22} {c['treatment']:>6,} to send, {c['holdout']:>5,} held out, "
               f"{c['audience'] - c['treatment'] - c['holdout']:>5,} dropped by send rules")
     print("   try: .venv/bin/python -c \"import duckdb; print(duckdb.connect('"

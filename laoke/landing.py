@@ -51,8 +51,8 @@ SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".et", ".numbers", ".ods")
 
 # Delimiters a header may use; the one under which the header names the most contract columns
 # wins (ties: the most fields, then this order). Stores export ',' and also ';' (European Excel)
-# and tab (Excel "Unicode text", many ERPs).
-DELIMITERS = (",", "\t", ";", "|")
+# and tab (Excel "Unicode text", many ERPs), '|', and the full-width comma '，' of a hand-typed file.
+DELIMITERS = (",", "\t", ";", "|", "\uff0c")
 # No contract field needs more text than this (ids, names, dates, amounts, categories). A longer
 # value is garbage (a pasted document, a runaway export); its record is rejected at load with
 # reason field_too_long rather than carried into models and send lists. Ignored columns may be
@@ -195,7 +195,7 @@ class _TextFile:
         with open(self.path, "rb") as f:
             raw_lines: Iterator[bytes] = f
             if self.cr_only:
-                raw_lines = (part + b"\r" for part in f.read().split(b"\r"))
+                raw_lines = _split_keep(f.read(), b"\r")
             for number, raw in enumerate(raw_lines, start=1):
                 if number == 1 and raw.startswith(codecs.BOM_UTF8):
                     raw = raw[len(codecs.BOM_UTF8):]
@@ -225,11 +225,21 @@ class _TextFile:
             raise LaokeError(f"{self.path}: row 1: looks like UTF-16 text but does not decode ({exc.reason}); "
                              "save it as CSV (UTF-8)") from None
         text = text.lstrip("\ufeff")
-        for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        for number, line in enumerate(_split_keep(text, "\n"), start=1):
             flag = None
             if "\x00" in line:
                 line, flag = line.replace("\x00", ""), "nul_byte"
             yield _Line(number, line, flag)
+
+
+def _split_keep(data, sep):
+    """data split after each sep (kept), without an empty piece after a final sep."""
+    parts = data.split(sep)
+    last = parts.pop()
+    pieces = [part + sep for part in parts]
+    if last:
+        pieces.append(last)
+    return pieces
 
 
 class _RunawayRecord(Exception):
@@ -264,8 +274,10 @@ class _Record:
     fields: list[str]
     lines: list[_Line]
     # None for a well-formed record; 'malformed_quoting' when a quote opened on its first line
-    # never closes properly (the record is that line alone; later lines are read again).
+    # never closes properly, 'malformed_record' when the line cannot be split at all (a bare CR
+    # inside an unquoted value). The record is then that line alone; later lines are read again.
     problem: str | None = None
+    detail: str = ""
 
     @property
     def line(self) -> int:
@@ -310,31 +322,31 @@ class _RecordReader:
     def __next__(self) -> _Record:
         feed = self.feed
         feed.taken = []
+        problem, detail = "malformed_quoting", "a quote opened on this line is not closed; the lines after it are read again"
         try:
             fields = next(self._rows)
         except StopIteration:
             if not feed.taken:
                 raise
             fields = None  # defensive: the reader stopped inside a record
-        except (_RunawayRecord, csv.Error):
+        except _RunawayRecord:
             fields = None
+        except csv.Error as exc:
+            fields = None
+            if len(feed.taken) == 1:
+                problem, detail = "malformed_record", str(exc).split(" - ")[0]
         taken = feed.taken
         if fields is not None and len(taken) == 1:
             return _Record(fields, taken)
         if fields is not None:
             strict = _strict_record("".join(line.text for line in taken), self.delimiter)
-            if strict is not None and (self.width is None or _fits(strict, self.width)):
+            if strict is not None and (self.width is None or len(strict) == self.width):
                 return _Record(strict, taken)
         # Unclosed (or broken) quote: reject the first line, read the lines after it again.
         feed.pending.extendleft(reversed(taken[1:]))
         first = taken[0]
         self._rows = self._reader()
-        single = next(csv.reader([first.text], delimiter=self.delimiter, strict=False), [])
-        return _Record(single, [first], "malformed_quoting")
-
-
-def _fits(fields: list[str], width: int) -> bool:
-    return len(fields) == width or (len(fields) > width and not any(f.strip(_TRIM_CHARS) for f in fields[width:]))
+        return _Record([], [first], problem, detail)
 
 
 def _is_blank(fields: list[str]) -> bool:
@@ -343,8 +355,11 @@ def _is_blank(fields: list[str]) -> bool:
 
 def _pick_delimiter(contract: LandingFile, header_text: str) -> str:
     best, best_score = ",", (-1, -1)
-    for position, delimiter in enumerate(DELIMITERS):
-        names = next(csv.reader([header_text], delimiter=delimiter, strict=False), [])
+    for delimiter in DELIMITERS:
+        try:
+            names = next(csv.reader([header_text], delimiter=delimiter, strict=False), [])
+        except csv.Error:  # the header cannot be split at all: reported when it is read
+            names = []
         known = sum(1 for n in {normalise_header(n) for n in names} if n in contract.columns)
         score = (known, len(names))
         if score > best_score:
@@ -483,9 +498,8 @@ def _load_csv(con, contract: LandingFile, path: Path) -> LoadedFile:
     records = _RecordReader(_chain(first, lines), delimiter)
     header_record = next(records)
     if header_record.problem:
-        raise LaokeError(
-            f"{path}: row {header_record.line}: the header cannot be parsed: a quote in it is not closed"
-        )
+        why = "a quote in it is not closed" if header_record.problem == "malformed_quoting" else header_record.detail
+        raise LaokeError(f"{path}: row {header_record.line}: the header cannot be parsed ({why})")
     header = header_record.fields
     mapping, extras = _check_columns(contract, path, header, header_record.line)
     width = len(header)
@@ -511,11 +525,15 @@ def _load_csv(con, contract: LandingFile, path: Path) -> LoadedFile:
             continue
         reason, detail = None, ""
         if record.problem:
-            reason, detail = record.problem, "a quote opened on this line is not closed; the lines after it are read again"
+            reason, detail = record.problem, record.detail
         elif _is_blank(fields):
             blank += 1
             continue
-        elif len(fields) != width and not _fits(fields, width):
+        elif len(fields) != width:
+            # Decision: any other number of fields is rejected, even empty extra fields: an
+            # unquoted '1,299.00' in a row whose last value is empty looks exactly like a trailing
+            # delimiter, and accepting it would load amount 1 silently. Fewer fields: which one
+            # is missing cannot be told.
             if len(fields) > width:
                 reason, detail = "too_many_fields", f"{len(fields)} fields; the header has {width}"
             else:
@@ -535,6 +553,9 @@ def _load_csv(con, contract: LandingFile, path: Path) -> LoadedFile:
         if reason:
             rejects.append((contract.name, path.name, record.line, reason, detail, record.raw[:2000]))
             continue
+        if len(lines) > 1:
+            # A line break inside a value is '\n', whatever the file's line ends.
+            fields = [f.replace("\r\n", "\n") for f in fields]
         writer.add(writer.pick(fields), record.line)
         # Flags of any line of the record belong to the record's (first) line.
         for flag in sorted({line.flag for line in lines if line.flag}):
@@ -602,7 +623,7 @@ def _load_parquet(con, contract: LandingFile, path: Path) -> LoadedFile:
         )
     except duckdb.Error as exc:
         raise LaokeError(f"{path}: cannot read its rows ({str(exc).splitlines()[0]})") from None
-    loaded = con.execute(f"select count(*) from {RAW_SCHEMA}.{contract.name}").fetchone()[0]
+    loaded = con.execute(f"select count(*) from {RAW_SCHEMA}.{contract.name}").fetchall()[0][0]  # fetchall: a half-read result blocks the connection (DuckDB 2)
     return LoadedFile(contract.name, path.name, "parquet", "", loaded, loaded, 0, ";".join(extras))
 
 

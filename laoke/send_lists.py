@@ -39,6 +39,7 @@ class SendList:
     recipients: pd.DataFrame            # treatment and holdout rows, RECIPIENT_COLUMNS
     rule_counts: dict[str, int]         # audience, each rule's drops, holdout, treatment
     exclusions: pd.DataFrame            # customer_id, rule, detail
+    audience_phone_classes: dict[str, str] = field(default_factory=dict)  # before any rule, for the gate
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -133,21 +134,33 @@ def _promotion_buyers(con, campaign: Campaign, as_of: date) -> frozenset[str]:
     return frozenset(r[0] for r in rows)
 
 
-def _prior_sends(con, campaign: Campaign, send_date: date) -> tuple[dict[str, int], dict[str, str]]:
+def _prior_sends(con, campaign: Campaign, send_date: date, as_of: date) -> tuple[dict[str, int], dict[str, str]]:
+    """Slots already taken per phone within the cap window (frequency_cap_days either side of the
+    send date, so no 30-day window can hold more than the cap).
+
+    Counted: sends on or before as_of (they happened), and lists of campaigns with a higher
+    priority (ties: the smaller id). A lower-priority list for a later date never takes a slot
+    from this campaign — it is the one capped — so rebuilding a campaign gives the same list.
+    Holdout members hold their slot like recipients: both groups of a campaign are then capped
+    alike by the campaigns after it, and the comparison between them stays fair."""
     if not _table_exists(con, LEDGER_SCHEMA, "send_ledger"):
         return {}, {}
-    window_start = send_date - timedelta(days=int(rule("frequency_cap_days")) - 1)
+    days = int(rule("frequency_cap_days")) - 1
     rows = con.execute(
         f"""
-        select e164, count(*), string_agg(distinct campaign_id, ',' order by campaign_id)
-        from {LEDGER_SCHEMA}.send_ledger
-        where treatment_group = 'treatment'
-          and send_date between $start and $end
-          and not (campaign_id = $campaign_id and send_date = $send_date)
-        group by e164
+        select ledger.e164, count(*), string_agg(distinct ledger.campaign_id, ',' order by ledger.campaign_id)
+        from {LEDGER_SCHEMA}.send_ledger as ledger
+        inner join {LEDGER_SCHEMA}.send_list_runs as runs
+            on runs.campaign_id = ledger.campaign_id and runs.send_date = ledger.send_date
+        where ledger.send_date between $start and $end
+          and not (ledger.campaign_id = $campaign_id and ledger.send_date = $send_date)
+          and (ledger.send_date <= $as_of
+               or runs.priority > $priority
+               or (runs.priority = $priority and ledger.campaign_id < $campaign_id))
+        group by ledger.e164
         """,
-        {"start": window_start, "end": send_date + timedelta(days=int(rule("frequency_cap_days")) - 1),
-         "campaign_id": campaign.id, "send_date": send_date},
+        {"start": send_date - timedelta(days=days), "end": send_date + timedelta(days=days),
+         "campaign_id": campaign.id, "send_date": send_date, "as_of": as_of, "priority": campaign.priority},
     ).fetchall()
     return {r[0]: int(r[1]) for r in rows}, {r[0]: r[2] for r in rows}
 
@@ -165,7 +178,7 @@ def build_send_list(campaign: Campaign, warehouse: Path, send_date: date | None 
                 f"campaign {campaign.id} ({campaign.source_file}): field audience: the filter does not run "
                 f"on main.{campaign.audience.mart}: {str(exc).splitlines()[0]}"
             ) from None
-        prior_sends, prior_campaigns = _prior_sends(con, campaign, send_date)
+        prior_sends, prior_campaigns = _prior_sends(con, campaign, send_date, as_of)
         ctx = RuleContext(
             send_date=send_date,
             recent_buyer_days=campaign.exclude_recent_buyers_days,
@@ -202,7 +215,9 @@ def build_send_list(campaign: Campaign, warehouse: Path, send_date: date | None 
               "holdout": int((recipients["treatment_group"] == "holdout").sum()),
               "treatment": int((recipients["treatment_group"] == "treatment").sum())}
     warnings = _warnings(campaign, recipients, counts)
-    return SendList(campaign, as_of, send_date, recipients, counts, exclusions.sort_values(["rule", "customer_id"]).reset_index(drop=True), warnings)
+    return SendList(campaign, as_of, send_date, recipients, counts,
+                    exclusions.sort_values(["rule", "customer_id"]).reset_index(drop=True),
+                    dict(zip(members["customer_id"], members["phone_class"])), warnings)
 
 
 def _warnings(campaign: Campaign, recipients: pd.DataFrame, counts: dict[str, int]) -> list[str]:
@@ -224,12 +239,22 @@ def _warnings(campaign: Campaign, recipients: pd.DataFrame, counts: dict[str, in
 
 def export_campaigns(campaign_ids: list[str] | None, warehouse: Path, out_dir: Path, gbk: bool = False) -> list:
     """Builds and exports campaigns one after another, highest priority first, so that when
-    campaigns compete for the frequency cap the higher priority keeps the customer."""
-    from exports.send_list_export import export_send_list
+    campaigns compete for the frequency cap the higher priority keeps the customer. A list the
+    quality gate refuses writes nothing; the others go on, and the refusal is in the result."""
+    from exports.send_list_export import ExportResult, export_send_list
     from laoke.campaigns import get_campaign, load_campaigns
+    from quality.gate import GateRefused
 
     campaigns = load_campaigns()
     if campaign_ids:
         chosen = [get_campaign(c) for c in campaign_ids]
         campaigns = {c.id: c for c in sorted(chosen, key=lambda c: (-c.priority, c.id))}
-    return [export_send_list(build_send_list(c, warehouse), warehouse, out_dir, gbk=gbk) for c in campaigns.values()]
+    results = []
+    for campaign in campaigns.values():
+        send_list = build_send_list(campaign, warehouse)
+        try:
+            results.append(export_send_list(send_list, warehouse, out_dir, gbk=gbk))
+        except GateRefused as refusal:
+            results.append(ExportResult(campaign.id, [], {"counts": send_list.rule_counts}, None,
+                                        send_list.warnings, refused=str(refusal)))
+    return results

@@ -4,6 +4,9 @@ Each asset is a thin wrapper over the library function the `laoke` CLI calls (la
 the dbt build of laoke.build.transform, laoke.predictions.write_predictions); none holds a rule.
 Every asset here opens the warehouse file, so every one is in the "warehouse" pool (see
 orchestration/resources.py for how that keeps DuckDB to one writer).
+
+No `from __future__ import annotations`: Dagster inspects the parameter annotations (context,
+resources, config) when decorating, and rejects string annotations such as 'dg.AssetExecutionContext'.
 """
 
 import json

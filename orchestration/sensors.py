@@ -16,6 +16,8 @@
   being written and the sensor waits for the next evaluation.
 
 Both take a `clock` (a function returning an aware datetime) so tests evaluate them at any time.
+No `from __future__ import annotations` here or in assets.py: Dagster reads the annotations of
+sensor/asset parameters (context, resources, config) when decorating, and string annotations fail.
 """
 
 import csv
@@ -121,8 +123,14 @@ def build_campaign_calendar_sensor(
     calendar_path: Path = PROMOTION_CALENDAR,
     clock: Clock = _utc_now,
     minimum_interval_seconds: int = 15 * 60,
+    run_config: Callable[[CalendarTick, datetime], dict] | None = None,
 ) -> dg.SensorDefinition:
-    """A sensor requesting `job` once per warm-up and once per reminder window of each event."""
+    """A sensor requesting `job` once per warm-up and once per reminder window of each event.
+
+    run_config(tick, now) builds each request's run config; the default suits the warehouse jobs
+    (load_date = today in store time). A campaign job passes its own.
+    """
+    make_config = run_config or (lambda tick, now: build_run_config(load_date=store_today(now)))
 
     @dg.sensor(
         name=name,
@@ -143,7 +151,7 @@ def build_campaign_calendar_sensor(
         requests = [
             dg.RunRequest(
                 run_key=t.run_key,
-                run_config=build_run_config(load_date=store_today(now)),
+                run_config=make_config(t, now),
                 tags={
                     "campaign_kind": t.kind,
                     "event_id": t.event.event_id,

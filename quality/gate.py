@@ -21,7 +21,6 @@ import duckdb
 import pandas as pd
 
 from laoke.errors import LaokeError
-from laoke.phones import sendable_classes
 from laoke.settings import rule
 from quality import suites
 from quality.validation import ExpectationOutcome, ValidationOutcome, mask_text, run_validation

@@ -207,6 +207,7 @@ def send_list_suite(
     allow_virtual: bool | None = None,
     with_phone_class: bool = False,
     preview_chars: int | None = None,
+    list_size: int | None = None,
 ) -> gx.ExpectationSuite:
     """Suite for a send list (one campaign's rows, treatment and holdout).
 
@@ -222,6 +223,10 @@ def send_list_suite(
     preview_chars = int(rule("sms_preview_chars") if preview_chars is None else preview_chars)
     max_chars = max_message_chars(max_segments)
     single_chars = int(rule("sms_single_chars"))
+    if list_size:
+        # A hash split of n members has binomial noise: a 13-member list cannot hold 10% +- 2%.
+        # The tolerance is the configured one or three standard errors, whichever is wider.
+        tolerance = max(tolerance, 3 * (holdout_share * (1 - holdout_share) / list_size) ** 0.5)
     low, high = max(0.0, holdout_share - tolerance), min(1.0, holdout_share + tolerance)
 
     expectations: list = []
@@ -244,6 +249,8 @@ def send_list_suite(
         column="national_number", regex=CN_MOBILE_NATIONAL,
         meta=_meta("valid_mobile_national", "national_number is not a valid CN mobile", True)))
     if with_phone_class:
+        add(gxe.ExpectColumnValuesToNotBeNull(
+            column=PHONE_CLASS, meta=_meta("phone_class_known", "customer without a known phone class", True)))
         add(gxe.ExpectColumnValuesToBeInSet(
             column=PHONE_CLASS, value_set=list(sendable_classes(allow_virtual)),
             meta=_meta("sendable_phone_class",
@@ -370,6 +377,7 @@ def build_suite(suite_name: str, df: pd.DataFrame, **params: Any) -> gx.Expectat
             allow_virtual=params.get("allow_virtual"),
             with_phone_class=PHONE_CLASS in df.columns,
             preview_chars=params.get("preview_chars"),
+            list_size=int(df["group"].isin(list(SEND_GROUPS)).sum()) if "group" in df.columns else None,
         )
     raise ValueError(f"unknown suite {suite_name!r}: one of {', '.join(SUITE_NAMES)}")
 

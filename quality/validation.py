@@ -58,6 +58,8 @@ create table if not exists {RESULTS_TABLE} (
 """
 DATASOURCE_NAME = "laoke"
 BATCH_DEFINITION_NAME = "whole_dataframe"
+# Validations listed on the Data Docs index page (the latest ones).
+DOCS_INDEX_LIMIT = 50
 # Examples kept per failed expectation (in messages and in the results table).
 EXAMPLES = 3
 RESULT_FORMAT = {
@@ -158,8 +160,8 @@ def _format_value(value: Any) -> str:
 
 
 def _plain(value: Any) -> Any:
-    """JSON-safe Python value (numpy scalars, timestamps, NaN)."""
-    if value is None:
+    """JSON-safe Python value (numpy scalars, timestamps, NaN, NA)."""
+    if value is None or value is pd.NA or value is pd.NaT:
         return None
     if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
         try:
@@ -255,6 +257,14 @@ def get_context(root: Path | str | None = None, *, progress_bars: bool = False):
             context = gx.get_context(mode="file", project_root_dir=str(path))
             context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
             context.variables.analytics_enabled = False
+            # The index page loads every result it lists, so an unbounded index grows slower with
+            # every kept run (0.85 s -> 1.5 s a validation after 60 runs); list the latest only.
+            # Older pages stay on disk, and every result stays in GX's store and the results table.
+            sites = dict(context.variables.data_docs_sites or {})
+            for site in sites.values():
+                site.setdefault("site_index_builder", {"class_name": "DefaultSiteIndexBuilder"})
+                site["site_index_builder"]["validation_results_limit"] = DOCS_INDEX_LIMIT
+            context.variables.data_docs_sites = sites
             context.variables.save()
             _CONTEXTS[path] = context
         # GX resolves suites, validation definitions and checkpoints through one process-wide

@@ -36,3 +36,17 @@ def read_warehouse(demo_warehouse):
     con = duckdb.connect(str(demo_warehouse), read_only=True)
     yield con
     con.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_data_folder(tmp_path_factory):
+    """Quality results, Data Docs, exports and reports of the tests go to a temporary folder."""
+    import os
+
+    previous = os.environ.get("LAOKE_DATA")
+    os.environ["LAOKE_DATA"] = str(tmp_path_factory.mktemp("laoke_data"))
+    yield
+    if previous is None:
+        os.environ.pop("LAOKE_DATA", None)
+    else:
+        os.environ["LAOKE_DATA"] = previous

@@ -123,11 +123,12 @@ def test_resegmentation_on_the_first_and_sixteenth():
 DOUBLE_11_2025_START = datetime(2025, 11, 1, 20, 0, tzinfo=SHANGHAI)  # seed row 2025-1111
 
 
-def _calendar_tick(at: datetime, cursor: str | None = None, job=None):
+def _calendar_tick(at: datetime, cursor: str | None = None, job=None, run_config=None):
     from orchestration.jobs import warehouse_build_job
     from orchestration.sensors import build_campaign_calendar_sensor
 
-    sensor = build_campaign_calendar_sensor(job or warehouse_build_job, clock=lambda: at)
+    sensor = build_campaign_calendar_sensor(job or warehouse_build_job, clock=lambda: at,
+                                            run_config=run_config)
     return sensor, sensor.evaluate_tick(dg.build_sensor_context(cursor=cursor))
 
 
@@ -180,9 +181,15 @@ def test_calendar_forgets_fired_keys_once_the_event_started():
 def test_calendar_sensor_targets_the_job_it_is_given():
     from orchestration.jobs import resegmentation_job
 
-    sensor, data = _calendar_tick(DOUBLE_11_2025_START - timedelta(hours=4), job=resegmentation_job)
+    def event_config(tick, now):
+        return {"ops": {"x": {"config": {"event": tick.event.event_id}}}}
+
+    sensor, data = _calendar_tick(DOUBLE_11_2025_START - timedelta(hours=4), job=resegmentation_job,
+                                  run_config=event_config)
     assert sensor.job_name == "resegmentation_job"
-    assert [r.run_key for r in data.run_requests] == ["2025-1111:reminder"]
+    [request] = data.run_requests
+    assert request.run_key == "2025-1111:reminder"
+    assert request.run_config == {"ops": {"x": {"config": {"event": "2025-1111"}}}}
 
 
 # --- landing sensor --------------------------------------------------------------------------
@@ -267,9 +274,14 @@ def built(defs, tmp_path_factory):
             run_config=build_run_config(load_date=date(2026, 10, 31)),
             raise_on_error=False,
         )
-    failures = {e.step_key: e.event_specific_data.error.message.strip()
-                for e in result.all_events if e.is_step_failure}
+    failures = {e.step_key: _root_cause(e.event_specific_data.error) for e in result.all_events if e.is_step_failure}
     return result, warehouse, failures
+
+
+def _root_cause(error) -> str:
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def test_materialize_landing_and_dbt(built):

@@ -276,8 +276,13 @@ def _g_reference(t, s, beta, a, bp):
     """E_p[(1 - (1 + p t / beta)^-s) / p], p ~ Beta(a, b'), by adaptive quadrature with the
     algebraic end-point weights (QUADPACK QAWS)."""
     k = t / beta
-    value, _ = integrate.quad(lambda p: -np.expm1(-s * np.log1p(p * k)) / p, 0, 1, weight="alg",
-                              wvar=(a - 1, bp - 1), limit=1000, epsabs=0, epsrel=1e-13)
+
+    def f(p):
+        return s * k if p == 0 else -math.expm1(-s * math.log1p(p * k)) / p
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", integrate.IntegrationWarning)  # asks for more than double precision
+        value, _ = integrate.quad(f, 0, 1, weight="alg", wvar=(a - 1, bp - 1), limit=1000, epsabs=0, epsrel=1e-13)
     return value * math.exp(-special.betaln(a, bp))
 
 
@@ -285,17 +290,29 @@ def test_expected_purchases_kernel_against_quadrature():
     """The closed form (Euler-transformed 2F1), the short-horizon series and the fallbacks agree
     with direct integration, including heavy buyers, huge T and a + b' - 1 <= 0 where the textbook
     formula overflows or breaks."""
+    # realistic combinations: s = r + x, beta = alpha + T, b' = b + x + k with T >= x (days)
+    worst = 0.0
+    for r, alpha, a, b, x, T, t, k in itertools.product([0.1, 0.5, 3.0], [0.5, 30.0, 3000.0], [0.2, 0.8, 0.9999, 2.5],
+                                                         [0.3, 2.5, 40.0], [0, 1, 12, 400], [0, 400, 5000],
+                                                         [1, 90, 3650], [0, 1]):
+        if x > T:
+            continue
+        s, beta, bp = r + x, alpha + T, b + x + k
+        got = P._g(np.array([t]), np.array([s]), np.array([beta]), a, np.array([bp]))[0]
+        worst = max(worst, abs(got / _g_reference(t, s, beta, a, bp) - 1))
+    assert worst < 1e-7
+    # a wide grid of raw arguments, including absurd ones (2000 purchases a day, a + b' - 1 < 0)
     worst = 0.0
     grid = itertools.product([1, 30, 365, 3650], [0.05, 0.3, 3, 50, 1000.3], [0.5, 5, 200, 5000, 1e7],
-                             [0.05, 0.5, 0.999, 1.3, 4], [0.1, 0.6, 2.5, 60, 1001])
+                             [0.05, 0.5, 0.999, 1.0, 1.3, 4], [0.1, 0.6, 2.5, 60, 1001])
     for t, s, beta, a, bp in grid:
         got = P._g(np.array([t]), np.array([s]), np.array([beta]), a, np.array([bp]))[0]
         worst = max(worst, abs(got / _g_reference(t, s, beta, a, bp) - 1))
-    assert worst < 1e-6
-    # a = 1 exactly (0/0 in the closed form)
-    for t, s, beta, bp in itertools.product([30, 365], [0.3, 3, 50], [5, 200, 5000], [0.6, 2.5, 60]):
-        got = P._g(np.array([t]), np.array([s]), np.array([beta]), 1.0, np.array([bp]))[0]
-        assert got == pytest.approx(_g_reference(t, s, beta, 1.0, bp), rel=1e-5)
+    assert worst < 2e-5
+    # the quadrature fallback on its own
+    for t, s, beta, a, bp in [(365, 0.3, 5, 0.3, 0.4), (3650, 0.25, 0.5, 0.7, 0.2), (30, 40, 300, 1.0, 45)]:
+        got = P._g_quadrature(np.array([t * 1.0]), np.array([s]), np.array([beta * 1.0]), a, np.array([bp]))[0]
+        assert got == pytest.approx(_g_reference(t, s, beta, a, bp), rel=1e-8)
     # lifetimes' formula overflows for heavy buyers; ours stays finite and consistent
     lf = BetaGeoFitter()
     lf.params_ = pd.Series({"r": 0.5, "alpha": 10.0, "a": 0.8, "b": 3.0})
@@ -366,7 +383,7 @@ def test_score_customers_edge_rows(our_fits):
     assert (ok["model_used"] == "bg_nbd").all()
     bad = out[out["prediction_status"] != "ok"].set_index("customer_id")
     assert bad.loc["a", "prediction_status"] == "not enough data: invalid history (recency > t)"
-    assert bad.loc["g", "prediction_status"] == "not enough data: invalid history (missing frequency/recency/t)"
+    assert bad.loc["g", "prediction_status"] == "not enough data: no purchase history (frequency/recency/t missing)"
     assert bad[numeric].isna().all().all()
     # one customer
     one = P.score_customers(rfm.iloc[[2]], date(2024, 1, 31), model="bg_nbd", fits=fits)
@@ -456,6 +473,12 @@ def test_small_or_young_store_is_not_enough_data():
     assert preds["expected_purchases_90d"].isna().all()
     # the models were still fitted (for the record)
     assert set(fits_table["model"]) == {"bg_nbd", "mbg_nbd", "gamma_gamma"}
+    # a customer without a purchase history keeps its own status
+    prospect = pd.DataFrame({"customer_id": ["zz"], "frequency": [np.nan], "recency": [np.nan], "t": [np.nan],
+                             "monetary_value": [np.nan]})
+    _, with_prospect = P.predict(pd.concat([rfm, prospect], ignore_index=True), date(2024, 6, 30))
+    assert with_prospect["prediction_status"].iloc[-1] == "not enough data: no purchase history (frequency/recency/t missing)"
+    assert (with_prospect["prediction_status"].iloc[:-1] == status).all()
     # one customer, and no customers at all: never raises
     _, one = P.predict(rfm.iloc[[0]], date(2024, 6, 30))
     assert len(one) == 1 and one["prediction_status"].iloc[0].startswith("not enough data: ")
@@ -499,9 +522,11 @@ def test_predict_ok_store_and_model_selection():
     assert (preds["expected_purchases_30d"] <= preds["expected_purchases_90d"]).all()
     assert (preds["expected_purchases_90d"] <= preds["expected_purchases_365d"]).all()
     assert preds["churn_risk_band"].isin(["low", "medium", "high"]).all()
-    assert (preds["predicted_revenue_12m"] <= preds["expected_spend_per_order"] * preds["expected_purchases_365d"] + 1e-9).all()
+    undiscounted = preds["expected_spend_per_order"] * preds["expected_purchases_365d"]
+    assert (preds["predicted_revenue_12m"] <= undiscounted + 1e-9).all()
     dates = preds["expected_next_order_date"].dropna()
-    assert len(dates) and (dates > pd.Timestamp(as_of)).all() and (dates <= pd.Timestamp(as_of) + pd.Timedelta(days=365)).all()
+    assert len(dates) and (dates > pd.Timestamp(as_of)).all()
+    assert (dates <= pd.Timestamp(as_of) + pd.Timedelta(days=365)).all()
 
     run = P._run(rfm, as_of, None, orders)
     assert run.model_used in ("bg_nbd", "mbg_nbd")
@@ -556,13 +581,16 @@ def test_write_predictions(tmp_path):
 
 def test_write_predictions_small_store_without_orders(tmp_path):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    con.execute("create table main.customer_rfm (customer_id varchar, frequency int, recency int, t int, "
-                "monetary_value double)")
-    con.execute("insert into main.customer_rfm values ('b', 0, 0, 10, 0), ('a', 2, 5, 40, 12.5)")
+    con.execute("create table main.customer_rfm (customer_id varchar, frequency bigint, recency bigint, t bigint, "
+                "monetary_value decimal(18, 2))")
+    con.execute("insert into main.customer_rfm values ('b', 0, 0, 10, 0), ('a', 2, 5, 40, 12.5), "
+                "('c', null, null, null, null)")  # c: a prospect without a paid order
     summary = P.write_predictions(con, date(2024, 1, 1))
     assert summary["status"].startswith("not enough data: 1 repeat buyers") and summary["model_used"] is None
     rows = con.execute("select customer_id, prediction_status, p_alive from main.customer_predictions").fetchall()
-    assert [r[0] for r in rows] == ["a", "b"] and all(r[2] is None for r in rows)
+    assert [r[0] for r in rows] == ["a", "b", "c"] and all(r[2] is None for r in rows)
+    assert rows[0][1] == rows[1][1] == summary["status"]
+    assert rows[2][1] == "not enough data: no purchase history (frequency/recency/t missing)"
     con.close()
 
 

@@ -58,10 +58,14 @@
 {%- endmacro %}
 
 {% macro duckdb__parse_number(expr) -%}
-    {#- Accepts '¥1,299.00', '１２９', ' 12 ', '12元', 'RMB 12': currency signs and words, thousands
-        separators and spaces are dropped. Infinity and NaN are not amounts: NULL. -#}
-    {%- set cleaned = "regexp_replace(" ~ halfwidth(expr) ~ ", '[,¥￥元\\s]|^(RMB|CNY)', '', 'gi')" -%}
-    {%- set value = dbt.safe_cast(cleaned, type_double()) -%}
+    {#- Accepts '¥1,299.00', '１２９', ' 12 ', '12元', 'RMB 12': currency signs and words, spaces and
+        thousands separators (a comma before three digits) are dropped. Any other comma ('10,50': a
+        decimal comma, or a typo) is ambiguous: NULL, so the row is quarantined rather than read as
+        1050. Infinity and NaN are not amounts: NULL. -#}
+    {%- set no_symbols = "regexp_replace(" ~ halfwidth(expr) ~ ", '[¥￥元\\s]|^(RMB|CNY)', '', 'gi')" -%}
+    {%- set cleaned = "regexp_replace(" ~ no_symbols ~ ", ',([0-9]{3})', '\\1', 'g')" -%}
+    {#- try_cast: dbt.safe_cast is a plain cast on DuckDB, which fails the whole model on one bad value. -#}
+    {%- set value = "try_cast(" ~ cleaned ~ " as double)" -%}
     case when isfinite({{ value }}) then {{ value }} end
 {%- endmacro %}
 
