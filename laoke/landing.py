@@ -59,7 +59,7 @@ DELIMITERS = (",", "\t", ";", "|", "\uff0c")
 # any length.
 MAX_FIELD_CHARS = 32_768
 # A quoted field may span lines (addresses, notes with line breaks). One that has not closed
-# after this many lines is an unclosed quote, not a field: see _records.
+# after this many lines is an unclosed quote, not a field: see _RecordReader.
 MAX_RECORD_LINES = 100
 # Accepted records go to DuckDB in batches of this many rows (bounded memory on large files).
 _BATCH_ROWS = 100_000

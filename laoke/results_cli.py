@@ -54,7 +54,8 @@ def cmd_simulate(args: argparse.Namespace) -> None:
             print(f"  exclude_recent_buyers_days={row.exclude_recent_buyers_days:<2}: {row.treated:>6,} sent "
                   f"({row.recent_buyers_sent:,} bought in the last 7 days), treated converted "
                   f"{row.treated_conversion_rate:.2%}, control {row.holdout_conversion_rate:.2%}, "
-                  f"lift {row.lift * 100:+.2f} points")
+                  f"lift {row.lift * 100:+.2f} points; effect of the message on those sent "
+                  f"{row.effect_on_treated * 100:+.2f} points")
         return
     from laoke.simulate import simulate_campaign
 

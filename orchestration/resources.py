@@ -51,6 +51,7 @@ class LaokeWarehouse(dg.ConfigurableResource):
 
     warehouse_path: str | None = None
     landing_path: str | None = None
+    exports_path: str | None = None
 
     @property
     def warehouse(self) -> Path:
@@ -59,6 +60,10 @@ class LaokeWarehouse(dg.ConfigurableResource):
     @property
     def landing(self) -> Path:
         return Path(self.landing_path).resolve() if self.landing_path else Paths.from_env().landing
+
+    @property
+    def exports(self) -> Path:
+        return Path(self.exports_path).resolve() if self.exports_path else Paths.from_env().exports
 
     @property
     def dbt_target_path(self) -> Path:

@@ -38,6 +38,7 @@ from laoke.landing import find_landing_files
 from laoke.settings import DBT_PROJECT_DIR, rule
 
 from orchestration.assets import build_run_config, store_today
+from orchestration.campaign_assets import campaign_job
 from orchestration.jobs import warehouse_build_job
 from orchestration.resources import LaokeWarehouse
 
@@ -244,7 +245,8 @@ def build_landing_sensor(
     return _landing
 
 
-campaign_calendar_sensor = build_campaign_calendar_sensor(warehouse_build_job)
+# Warm-up and reminder ticks build the campaigns' send lists (each campaign's own dates decide its list).
+campaign_calendar_sensor = build_campaign_calendar_sensor(campaign_job)
 landing_sensor = build_landing_sensor(warehouse_build_job)
 
 SENSORS = [campaign_calendar_sensor, landing_sensor]

@@ -13,6 +13,7 @@ file-level kinds only need the loader (load_landing on an in-memory DuckDB).
 from __future__ import annotations
 
 import codecs
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -435,10 +436,14 @@ def assert_reconciles(con) -> list[tuple]:
     return rows
 
 
-def test_corpus_reconciles(con):
+def test_corpus_reconciles(con, corpus):
     files = assert_reconciles(con)
     assert {f[0] for f in files} == {f.name for f in CSV_FILES} | {"points.parquet"}
     assert all(rejected > 0 for _, _, _, rejected in files)
+    # The same reconciliation as a dbt data test, run by every `laoke build`.
+    results = json.loads((corpus.parent / f".{corpus.stem}_dbt" / "run_results.json").read_text())["results"]
+    statuses = {r["unique_id"].split(".")[-1]: r["status"] for r in results}
+    assert statuses["assert_rows_in_equal_accepted_plus_rejected"] == "pass"
 
 
 @pytest.fixture(scope="module")

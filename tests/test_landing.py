@@ -3,7 +3,6 @@ number every raw row and every load reject carries. No dbt here, so these run in
 
 from __future__ import annotations
 
-import codecs
 from pathlib import Path
 
 import duckdb

@@ -50,10 +50,11 @@ def test_asset_graph_runs_landing_dbt_predictions(defs):
     assert any(check.asset_key == key("customer_rfm") for check in graph.asset_check_keys)
 
     build = defs.resolve_job_def("warehouse_build_job")
-    assert [n.name for n in build.nodes_in_topological_order] == [
-        "landing_files", "laoke_dbt_models", "customer_predictions"]
+    steps = [n.name for n in build.nodes_in_topological_order]
+    assert steps[:2] == ["landing_files", "laoke_dbt_models"]
+    assert set(steps[2:]) == {"customer_predictions", "customers_warehouse_quality"}  # both after dbt
     reseg = defs.resolve_job_def("resegmentation_job")
-    assert [n.name for n in reseg.nodes_in_topological_order] == ["laoke_dbt_models", "customer_predictions"]
+    assert [n.name for n in reseg.nodes_in_topological_order][0] == "laoke_dbt_models"
 
 
 def test_every_warehouse_step_is_in_the_warehouse_pool(defs):
@@ -258,7 +259,7 @@ def test_landing_sensor_skips_a_missing_folder(tmp_path):
 def built(defs, tmp_path_factory):
     """warehouse_build_job's assets materialized in process on a 300-customer store (one run)."""
     from laoke.generate import generate_store
-    from orchestration import assets
+    from orchestration import assets, campaign_assets
     from orchestration.assets import build_run_config
     from orchestration.resources import build_resources
 
@@ -269,7 +270,8 @@ def built(defs, tmp_path_factory):
         mp.setenv("LAOKE_LANDING", str(landing))
         mp.setenv("LAOKE_WAREHOUSE", str(warehouse))
         result = dg.materialize(
-            dg.load_assets_from_modules([assets]),
+            [*dg.load_assets_from_modules([assets, campaign_assets]),
+             *dg.load_asset_checks_from_modules([campaign_assets])],
             resources=build_resources(),
             run_config=build_run_config(load_date=date(2026, 10, 31)),
             raise_on_error=False,
@@ -296,6 +298,17 @@ def test_materialize_landing_and_dbt(built):
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select count(*) from main.customer_rfm").fetchone()[0] > 0
         assert con.execute("select count(*) from raw.orders").fetchone()[0] > 0
+
+
+def test_materialize_send_lists_with_gate_checks(built):
+    result, warehouse, failures = built
+    assert "send_lists" not in failures, failures
+    gates = [c for c in result.get_asset_check_evaluations() if c.check_name == "quality_gate"]
+    assert len(gates) >= 8 and any(c.passed for c in gates)
+    quality = [c for c in result.get_asset_check_evaluations() if c.check_name == "warehouse_quality"]
+    assert quality and quality[0].passed
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from campaigns.send_ledger").fetchone()[0] > 0
 
 
 def test_materialize_predictions(built):
