@@ -28,6 +28,7 @@ class ExportResult:
     gate_result_id: str | None
     warnings: list[str]
     refused: str | None = None  # the gate's paragraph when it refused: then no file was written
+    skipped: str | None = None  # why nothing was exported although the gate did not refuse
 
 
 def _suppressed_phones(warehouse: Path) -> set[str]:

@@ -20,6 +20,7 @@ class BuildResult:
     as_of: date
     loaded: list[LoadedFile]
     warehouse: Path
+    predictions: dict | None = None
 
 
 def build_vars(as_of: date | None, load_date: date | None) -> dict:
@@ -53,8 +54,18 @@ def transform(warehouse: Path, as_of: date | None = None, load_date: date | None
         return con.execute("select as_of_date from intermediate.int_as_of").fetchone()[0]
 
 
+def predict(warehouse: Path, as_of: date) -> dict:
+    """Fits BG/NBD, MBG/NBD and Gamma-Gamma on customer_rfm and scores every customer; a store
+    too small to fit gets predictions with a "not enough data" status, not an error."""
+    from laoke.predictions import write_predictions
+
+    with connect(warehouse) as con:
+        return write_predictions(con, as_of)
+
+
 def build_warehouse(landing: Path, warehouse: Path, as_of: date | None = None, load_date: date | None = None,
-                    full_refresh: bool = False) -> BuildResult:
+                    full_refresh: bool = False, predictions: bool = True) -> BuildResult:
     loaded = load(landing, warehouse)
     used_as_of = transform(warehouse, as_of, load_date, full_refresh)
-    return BuildResult(as_of=used_as_of, loaded=loaded, warehouse=warehouse)
+    summary = predict(warehouse, used_as_of) if predictions else None
+    return BuildResult(as_of=used_as_of, loaded=loaded, warehouse=warehouse, predictions=summary)

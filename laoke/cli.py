@@ -42,7 +42,18 @@ def cmd_build(args: argparse.Namespace) -> None:
     for loaded in result.loaded:
         print(f"  {loaded.source_file}: {loaded.rows_in:,} rows in, {loaded.rows_loaded:,} loaded, "
               f"{loaded.rows_rejected:,} rejected at load ({loaded.encoding or loaded.file_format})")
+    if result.predictions:
+        print(f"  predictions: {result.predictions.get('status')} (model {result.predictions.get('model_used')})")
     print(f"warehouse built as of {result.as_of} in {result.warehouse}")
+
+
+def cmd_evaluate_predictions(args: argparse.Namespace) -> None:
+    from laoke.prediction_accuracy import run_prediction_evaluation
+
+    paths = Paths.from_env()
+    report = run_prediction_evaluation(paths.warehouse, args.calibration_end, paths.reports, args.holdout_end)
+    print(report.markdown)
+    print(f"\nwritten to {report.path} and main.prediction_accuracy_*")
 
 
 def cmd_campaigns(args: argparse.Namespace) -> None:
@@ -62,6 +73,9 @@ def cmd_send_lists(args: argparse.Namespace) -> None:
         counts = result.manifest["counts"]
         if result.refused:
             print(f"{result.campaign_id}: REFUSED, nothing written. {result.refused}")
+            continue
+        if result.skipped:
+            print(f"{result.campaign_id}: {result.skipped} (audience {counts['audience']:,})")
             continue
         dropped = ", ".join(f"{rule} {n:,}" for rule, n in counts.items()
                             if rule not in ("audience", "holdout", "treatment") and n)
@@ -98,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--as-of", type=_date, default=None, help="reference date (default: latest order date)")
     build.add_argument("--full-refresh", action="store_true", help="rebuild incremental tables from scratch")
     build.set_defaults(func=cmd_build)
+
+    accuracy = sub.add_parser("evaluate-predictions", help="fit on history up to a date, predict the rest, compare with baselines")
+    accuracy.add_argument("--calibration-end", type=_date, required=True)
+    accuracy.add_argument("--holdout-end", type=_date, default=None, help="default: the warehouse's as_of")
+    accuracy.set_defaults(func=cmd_evaluate_predictions)
 
     campaigns = sub.add_parser("campaigns", help="list and validate campaigns/*.yml")
     campaigns.set_defaults(func=cmd_campaigns)

@@ -33,6 +33,7 @@ def dbt_args(command: str, vars: dict[str, Any] | None = None, extra: list[str] 
 def run_dbt(command: str, warehouse: Path, vars: dict[str, Any] | None = None, extra: list[str] | None = None,
             target_path: Path | None = None) -> dict:
     """Runs `dbt <command>` on the warehouse; returns run_results.json; raises LaokeError naming failed nodes."""
+    warehouse = Path(warehouse).resolve()  # dbt resolves relative paths against the project folder
     env = dict(os.environ, LAOKE_WAREHOUSE=str(warehouse), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
     # One target folder per warehouse, beside it: concurrent builds of different warehouses
     # (tests, benchmarks, Dagster) never share dbt's compiled files or partial-parse state.

@@ -220,7 +220,7 @@ def lift_table(outcomes: pd.DataFrame) -> pd.DataFrame:
 def _table_exists(con, schema: str, table: str) -> bool:
     return bool(con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
-    ).fetchone()[0])
+    ).fetchall()[0][0])
 
 
 def compute_lift(warehouse: Path) -> pd.DataFrame:
@@ -282,7 +282,7 @@ def evaluate(warehouse: Path) -> pd.DataFrame:
         ensure_results_tables(con)
         if not _table_exists(con, "intermediate", "int_as_of"):
             raise LaokeError(f"{warehouse}: not built yet (run `laoke build` first)")
-        as_of, load_date = con.execute("select as_of_date, load_date from intermediate.int_as_of").fetchone()
+        as_of, load_date = con.execute("select as_of_date, load_date from intermediate.int_as_of").fetchall()[0]
     run_dbt("build", warehouse, {"as_of": as_of.isoformat(), "load_date": load_date.isoformat()},
             ["--select", "path:models/evaluation", "contact_preferences", "--exclude-resource-type", "unit_test"])
     return compute_lift(warehouse)

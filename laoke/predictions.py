@@ -173,14 +173,23 @@ class FitResult:
     message: str
 
 
+def _rule(name: str):
+    from laoke.settings import rule
+
+    return rule(name)
+
+
 @dataclass
 class PredictionSettings:
-    min_repeat_buyers: int = 500
-    min_history_days: float = 180
-    max_frequency_monetary_correlation: float = 0.3
-    annual_discount_rate: float = 0.10
-    churn_low: float = 0.33
-    churn_high: float = 0.66
+    """Defaults are the dbt_project.yml vars (one place for every rule's number)."""
+
+    min_repeat_buyers: int = field(default_factory=lambda: int(_rule("prediction_min_repeat_buyers")))
+    min_history_days: float = field(default_factory=lambda: float(_rule("prediction_min_history_days")))
+    max_frequency_monetary_correlation: float = field(
+        default_factory=lambda: float(_rule("prediction_max_frequency_monetary_correlation")))
+    annual_discount_rate: float = field(default_factory=lambda: float(_rule("clv_annual_discount_rate")))
+    churn_low: float = field(default_factory=lambda: float(_rule("churn_risk_low")))
+    churn_high: float = field(default_factory=lambda: float(_rule("churn_risk_high")))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -619,8 +628,11 @@ def expected_spend_per_order(params: FitResult | Mapping[str, float], frequency,
 _TS_NODES = 200
 _TS_U = np.linspace(-4.0, 4.0, _TS_NODES)
 _TS_LOGV = -np.logaddexp(0.0, -np.pi * np.sinh(_TS_U))  # log v
-_TS_LOGJ = (  # log(dv/du * du)
-    _TS_LOGV - np.logaddexp(0.0, np.pi * np.sinh(_TS_U)) + np.log(np.pi * np.cosh(_TS_U)) + math.log(_TS_U[1] - _TS_U[0])
+_TS_LOGJ = (  # log(dv/du * du) = log v + log(1 - v) + log(pi cosh u) + log(du)
+    _TS_LOGV
+    - np.logaddexp(0.0, np.pi * np.sinh(_TS_U))
+    + np.log(np.pi * np.cosh(_TS_U))
+    + math.log(_TS_U[1] - _TS_U[0])
 )
 _QUAD_CHUNK = 20_000
 
@@ -1417,18 +1429,35 @@ def _table_exists(con, name: str) -> bool:
 
 
 def write_predictions(con, as_of: date, settings: PredictionSettings | None = None) -> dict[str, Any]:
-    """Read main.customer_rfm (and main.orders, when present, for the model choice), predict, and
-    write main.prediction_model_fits (rows of this as_of replaced) and main.customer_predictions
-    (whole table replaced). Returns a small summary."""
+    """Read main.customer_rfm (and main.orders -- customer_id, ordered_at, is_purchase -- when present,
+    for the model choice), predict, and write main.prediction_model_fits (rows of this as_of
+    replaced) and main.customer_predictions (whole table replaced), in one transaction. Returns a
+    small JSON-able summary. Raises ValueError when customer_rfm has an as_of_date other than
+    ``as_of`` (its t and recency would be measured from another day)."""
+    rfm_columns = {
+        row[0]
+        for row in con.execute(
+            "select column_name from information_schema.columns where table_schema = 'main' "
+            "and table_name = 'customer_rfm'"
+        ).fetchall()
+    }
+    if "as_of_date" in rfm_columns:
+        built = [row[0] for row in con.execute("select distinct as_of_date from main.customer_rfm").fetchall()]
+        wanted = pd.Timestamp(as_of).date()
+        if any(pd.Timestamp(d).date() != wanted for d in built if d is not None):
+            raise ValueError(
+                f"main.customer_rfm is as of {', '.join(str(d) for d in built)}, not {wanted}: its t and "
+                "recency would not match the prediction date"
+            )
     rfm = con.execute(
         "select customer_id, frequency, recency, t, monetary_value from main.customer_rfm order by customer_id"
     ).df()
     orders = None
     if _table_exists(con, "orders"):
+        # the model choice only needs the purchase days (amounts do not enter BG/NBD or MBG/NBD)
         next_day = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
         orders = con.execute(
-            "select customer_id, ordered_at, amount, is_purchase from main.orders "
-            "where is_purchase and ordered_at < ?",
+            "select customer_id, ordered_at from main.orders where is_purchase and ordered_at < ?",
             [next_day.to_pydatetime()],
         ).df()
     run = _run(rfm, as_of, settings, orders)

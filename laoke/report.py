@@ -38,7 +38,7 @@ def _read(warehouse: Path, campaign_id: str, send_date: date | None) -> tuple[pd
             raise LaokeError(f"{warehouse}: no evaluation yet (run `laoke evaluate`)")
         if send_date is None:
             send_date = con.execute("select max(send_date) from main.campaign_results where campaign_id = ?",
-                                    [campaign_id]).fetchone()[0]
+                                    [campaign_id]).fetchall()[0][0]
         if send_date is None:
             known = ", ".join(r[0] for r in con.execute(
                 "select distinct campaign_id from main.campaign_results order by 1").fetchall()) or "none"

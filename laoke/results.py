@@ -222,7 +222,7 @@ def _ledger_send(con, campaign_id: str, send_date: date | None) -> date:
         f"select max(send_date) from {RESULTS_SCHEMA}.send_ledger where campaign_id = $c"
         + (" and send_date = $d" if send_date else ""),
         {"c": campaign_id, **({"d": send_date} if send_date else {})},
-    ).fetchone()
+    ).fetchall()[0]
     if row[0] is None:
         when = f" sent on {send_date}" if send_date else ""
         raise LaokeError(f"campaign {campaign_id!r}: no list{when} in the send ledger (export it with `laoke send-lists` first)")
@@ -353,7 +353,7 @@ def load_replies(warehouse: Path, path: Path, campaign_id: str | None = None) ->
         ensure_ledger(con)
         if campaign_id is not None and con.execute(
             f"select count(*) from {RESULTS_SCHEMA}.send_ledger where campaign_id = ?", [campaign_id]
-        ).fetchone()[0] == 0:
+        ).fetchall()[0][0] == 0:
             raise LaokeError(f"campaign {campaign_id!r}: no list in the send ledger (export it with `laoke send-lists` first)")
         con.register("_replies_in", frame)
         attributed = con.execute(
@@ -392,7 +392,7 @@ def load_replies(warehouse: Path, path: Path, campaign_id: str | None = None) ->
 def _table_exists(con, schema: str, table: str) -> bool:
     return bool(con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
-    ).fetchone()[0])
+    ).fetchall()[0][0])
 
 
 def latest_reply_opt_outs(con: duckdb.DuckDBPyConnection) -> set[str]:

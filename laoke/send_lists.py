@@ -237,24 +237,34 @@ def _warnings(campaign: Campaign, recipients: pd.DataFrame, counts: dict[str, in
     return warnings
 
 
-def export_campaigns(campaign_ids: list[str] | None, warehouse: Path, out_dir: Path, gbk: bool = False) -> list:
-    """Builds and exports campaigns one after another, highest priority first, so that when
-    campaigns compete for the frequency cap the higher priority keeps the customer. A list the
-    quality gate refuses writes nothing; the others go on, and the refusal is in the result."""
+def export_campaign(campaign: Campaign, warehouse: Path, out_dir: Path, gbk: bool = False):
+    """Builds one campaign's list and exports it. Returns an ExportResult whose `refused` holds the
+    gate's paragraph when the gate refused (nothing written), and `skipped` says why when nobody
+    was left to send to (nothing to validate or write)."""
     from exports.send_list_export import ExportResult, export_send_list
-    from laoke.campaigns import get_campaign, load_campaigns
     from quality.gate import GateRefused
 
-    campaigns = load_campaigns()
-    if campaign_ids:
-        chosen = [get_campaign(c) for c in campaign_ids]
-        campaigns = {c.id: c for c in sorted(chosen, key=lambda c: (-c.priority, c.id))}
-    results = []
-    for campaign in campaigns.values():
-        send_list = build_send_list(campaign, warehouse)
-        try:
-            results.append(export_send_list(send_list, warehouse, out_dir, gbk=gbk))
-        except GateRefused as refusal:
-            results.append(ExportResult(campaign.id, [], {"counts": send_list.rule_counts}, None,
-                                        send_list.warnings, refused=str(refusal)))
-    return results
+    send_list = build_send_list(campaign, warehouse)
+    if send_list.rule_counts["treatment"] == 0:
+        return ExportResult(campaign.id, [], {"counts": send_list.rule_counts}, None, send_list.warnings,
+                            skipped="nobody left after the send rules: nothing to send")
+    try:
+        return export_send_list(send_list, warehouse, out_dir, gbk=gbk)
+    except GateRefused as refusal:
+        return ExportResult(campaign.id, [], {"counts": send_list.rule_counts}, None, send_list.warnings,
+                            refused=str(refusal))
+
+
+def campaigns_by_priority(campaign_ids: list[str] | None = None) -> list[Campaign]:
+    from laoke.campaigns import get_campaign, load_campaigns
+
+    if not campaign_ids:
+        return list(load_campaigns().values())
+    return sorted((get_campaign(c) for c in campaign_ids), key=lambda c: (-c.priority, c.id))
+
+
+def export_campaigns(campaign_ids: list[str] | None, warehouse: Path, out_dir: Path, gbk: bool = False) -> list:
+    """Exports campaigns one after another, highest priority first, so that when campaigns
+    compete for the frequency cap the higher priority keeps the customer. A refused or empty
+    list writes nothing; the others go on."""
+    return [export_campaign(c, warehouse, out_dir, gbk) for c in campaigns_by_priority(campaign_ids)]

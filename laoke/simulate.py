@@ -94,7 +94,7 @@ def _rng(seed: int, campaign_id: str, send_date: date, purpose: str) -> np.rando
 
 
 def latest_send_date(con, campaign_id: str) -> date:
-    row = con.execute("select max(send_date) from campaigns.send_ledger where campaign_id = ?", [campaign_id]).fetchone()
+    row = con.execute("select max(send_date) from campaigns.send_ledger where campaign_id = ?", [campaign_id]).fetchall()[0]
     if row[0] is None:
         raise LaokeError(f"campaign {campaign_id!r}: no list in the send ledger (export it with `laoke send-lists` first)")
     return row[0]

@@ -11,9 +11,8 @@ No `from __future__ import annotations` (Dagster inspects the annotations).
 
 import dagster as dg
 
-from exports.send_list_export import export_send_list
 from laoke.campaigns import Campaign, load_campaigns
-from laoke.send_lists import build_send_list
+from laoke.send_lists import export_campaign
 from orchestration.assets import PREDICTIONS_OP_NAME, _laoke_errors, dbt_key
 from orchestration.resources import WAREHOUSE_POOL, LaokeWarehouse
 
@@ -59,40 +58,29 @@ CAMPAIGNS = load_campaigns()  # highest priority first
 def send_lists(context: dg.AssetExecutionContext, warehouse: LaokeWarehouse):
     """One step builds the selected campaigns in priority order (the order the frequency cap
     needs); a list the gate refuses writes nothing, fails its check, and the others go on."""
-    from quality.gate import GateRefused
-
-    selected = {key for key in context.selected_asset_keys}
+    selected = set(context.selected_asset_keys)
     for campaign in CAMPAIGNS.values():
         key = campaign_asset_key(campaign.id)
         if key not in selected:
             continue
         with _laoke_errors():
-            send_list = build_send_list(campaign, warehouse.warehouse)
-        if send_list.rule_counts["treatment"] == 0:
-            context.log.info(f"{campaign.id}: nobody left after the send rules; nothing exported")
-            yield dg.MaterializeResult(asset_key=key, metadata={"counts": send_list.rule_counts, "exported": False})
-            yield dg.AssetCheckResult(asset_key=key, check_name=GATE_CHECK, passed=True,
-                                      description="empty list: nothing to validate or export")
-            continue
-        try:
-            result = export_send_list(send_list, warehouse.warehouse, warehouse.exports)
-        except GateRefused as refusal:
-            context.log.error(str(refusal))
-            yield dg.MaterializeResult(asset_key=key, metadata={"counts": send_list.rule_counts, "exported": False,
-                                                               "refused": str(refusal)})
-            yield dg.AssetCheckResult(asset_key=key, check_name=GATE_CHECK, passed=False, description=str(refusal))
-            continue
+            result = export_campaign(campaign, warehouse.warehouse, warehouse.exports)
+        metadata = {"counts": result.manifest["counts"], "exported": bool(result.files)}
         for warning in result.warnings:
             context.log.warning(f"{campaign.id}: {warning}")
-        yield dg.MaterializeResult(asset_key=key, metadata={
-            "send_date": result.manifest["send_date"],
-            "counts": result.manifest["counts"],
-            "files": [str(p) for p in result.files],
-            "exported": True,
-        })
-        yield dg.AssetCheckResult(asset_key=key, check_name=GATE_CHECK, passed=True,
-                                  metadata={"gate_result_id": str(result.gate_result_id),
-                                            "warnings": len(result.warnings)})
+        if result.refused:
+            context.log.error(result.refused)
+            yield dg.MaterializeResult(asset_key=key, metadata={**metadata, "refused": result.refused})
+            yield dg.AssetCheckResult(asset_key=key, check_name=GATE_CHECK, passed=False, description=result.refused)
+        elif result.skipped:
+            yield dg.MaterializeResult(asset_key=key, metadata={**metadata, "skipped": result.skipped})
+            yield dg.AssetCheckResult(asset_key=key, check_name=GATE_CHECK, passed=True, description=result.skipped)
+        else:
+            yield dg.MaterializeResult(asset_key=key, metadata={
+                **metadata, "send_date": result.manifest["send_date"], "files": [str(p) for p in result.files]})
+            yield dg.AssetCheckResult(asset_key=key, check_name=GATE_CHECK, passed=True,
+                                      metadata={"gate_result_id": str(result.gate_result_id),
+                                                "warnings": len(result.warnings)})
 
 
 @dg.asset_check(asset=dbt_key("customers"), blocking=True, pool=WAREHOUSE_POOL,

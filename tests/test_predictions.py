@@ -56,7 +56,11 @@ def lifetimes_fits(cdnow):
 @pytest.fixture(scope="module")
 def our_fits(cdnow):
     x, tx, T, m = cdnow["frequency"], cdnow["recency"], cdnow["T"], cdnow["monetary_value"]
-    return {"bg_nbd": P.fit_bg_nbd(x, tx, T), "mbg_nbd": P.fit_mbg_nbd(x, tx, T), "gamma_gamma": P.fit_gamma_gamma(x, m)}
+    return {
+        "bg_nbd": P.fit_bg_nbd(x, tx, T),
+        "mbg_nbd": P.fit_mbg_nbd(x, tx, T),
+        "gamma_gamma": P.fit_gamma_gamma(x, m),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -195,8 +199,8 @@ def test_customer_predictions_match_lifetimes(model, cdnow, our_fits, lifetimes_
         np.testing.assert_allclose(P.conditional_expected_purchases(model, ours, t, xs, txs, Ts), want, rtol=1e-4)
         # same parameters -> same formula to rounding
         np.testing.assert_allclose(P.conditional_expected_purchases(model, theirs, t, xs, txs, Ts), want, rtol=1e-9)
-        np.testing.assert_allclose(P.expected_purchases(model, theirs, t), lf.expected_number_of_purchases_up_to_time(t),
-                                   rtol=1e-9)
+        np.testing.assert_allclose(P.expected_purchases(model, theirs, t),
+                                   lf.expected_number_of_purchases_up_to_time(t), rtol=1e-9)
         # P(no purchase in t) of a brand-new customer is lifetimes' P(N(t) = 0)
         np.testing.assert_allclose(P.p_no_purchase(model, theirs, t, 0, 0, 0),
                                    lf.probability_of_n_purchases_up_to_time(t, 0), rtol=1e-9)
@@ -223,8 +227,8 @@ def test_spend_and_clv_match_lifetimes(cdnow, lifetimes_fits):
     np.testing.assert_allclose(P.customer_lifetime_value(*args, annual_discount_rate=0.1),
                                P.customer_lifetime_value(*args, monthly_discount_rate=1.1 ** (1 / 12) - 1), rtol=1e-12)
     undiscounted = P.customer_lifetime_value(*args, annual_discount_rate=0.0)
-    np.testing.assert_allclose(undiscounted, spend[:50] * P.conditional_expected_purchases("bg_nbd", args[1], 365, *args[3:]),
-                               rtol=1e-9)
+    purchases_365d = P.conditional_expected_purchases("bg_nbd", args[1], 365, *args[3:])
+    np.testing.assert_allclose(undiscounted, spend[:50] * purchases_365d, rtol=1e-9)
 
 
 def test_gradients_match_finite_differences(cdnow):
@@ -393,7 +397,8 @@ def test_score_customers_edge_rows(our_fits):
 def test_derived_columns_follow_their_definitions(our_fits):
     fit = our_fits["bg_nbd"]  # CDNOW in weeks; the maths does not care about the unit
     rfm = pd.DataFrame({"customer_id": [f"k{i}" for i in range(6)], "frequency": [0, 1, 2, 5, 10, 20],
-                        "recency": [0, 2, 30, 35, 38, 38.5], "t": [38.86] * 6, "monetary_value": [0, 20, 30, 15, 25, 40]})
+                        "recency": [0, 2, 30, 35, 38, 38.5], "t": [38.86] * 6,
+                        "monetary_value": [0, 20, 30, 15, 25, 40]})
     as_of = date(2024, 1, 1)
     out = P.score_customers(rfm, as_of, model="bg_nbd", fits={"bg_nbd": fit}, churn_bands=(0.33, 0.66))
     x, tx, T = (rfm[c].to_numpy(float) for c in ("frequency", "recency", "t"))
@@ -477,7 +482,8 @@ def test_small_or_young_store_is_not_enough_data():
     prospect = pd.DataFrame({"customer_id": ["zz"], "frequency": [np.nan], "recency": [np.nan], "t": [np.nan],
                              "monetary_value": [np.nan]})
     _, with_prospect = P.predict(pd.concat([rfm, prospect], ignore_index=True), date(2024, 6, 30))
-    assert with_prospect["prediction_status"].iloc[-1] == "not enough data: no purchase history (frequency/recency/t missing)"
+    no_history = "not enough data: no purchase history (frequency/recency/t missing)"
+    assert with_prospect["prediction_status"].iloc[-1] == no_history
     assert (with_prospect["prediction_status"].iloc[:-1] == status).all()
     # one customer, and no customers at all: never raises
     _, one = P.predict(rfm.iloc[[0]], date(2024, 6, 30))
@@ -551,8 +557,9 @@ def test_write_predictions(tmp_path):
     con.execute("create table main.customer_rfm as select customer_id, frequency::int as frequency, "
                 "recency::int as recency, t::int as t, monetary_value from rfm_df")
     con.register("orders_df", orders)
-    con.execute("create table main.orders as select customer_id, ordered_at::timestamp as ordered_at, amount, "
-                "is_purchase from orders_df")
+    # the warehouse's orders mart (net_amount, no amount column; only purchase days are read)
+    con.execute("create table main.orders as select customer_id, ordered_at::timestamp as ordered_at, "
+                "amount::decimal(18, 4) as net_amount, is_purchase from orders_df")
     summary = P.write_predictions(con, as_of)
     assert summary["status"] == "ok" and summary["n_customers"] == summary["n_ok"] == len(rfm)
     assert summary["model_used"] in ("bg_nbd", "mbg_nbd")
@@ -567,7 +574,9 @@ def test_write_predictions(tmp_path):
     types = dict(con.execute("select column_name, data_type from information_schema.columns "
                              "where table_name = 'customer_predictions'").fetchall())
     assert types["expected_next_order_date"] == "DATE" and types["as_of"] == "DATE"
-    null_dates = con.execute("select count(*) from main.customer_predictions where expected_next_order_date is null").fetchone()[0]
+    null_dates = con.execute(
+        "select count(*) from main.customer_predictions where expected_next_order_date is null"
+    ).fetchone()[0]
     assert null_dates == preds["expected_next_order_date"].isna().sum()
 
     # re-running the same as_of replaces its fit rows; another as_of is appended; predictions are replaced
@@ -575,7 +584,8 @@ def test_write_predictions(tmp_path):
     P.write_predictions(con, as_of + timedelta(days=1))
     counts = dict(con.execute("select as_of, count(*) from main.prediction_model_fits group by 1").fetchall())
     assert counts == {as_of: 11, as_of + timedelta(days=1): 11}
-    assert con.execute("select count(*), min(as_of) from main.customer_predictions").fetchone() == (len(rfm), as_of + timedelta(days=1))
+    latest = con.execute("select count(*), min(as_of) from main.customer_predictions").fetchone()
+    assert latest == (len(rfm), as_of + timedelta(days=1))
     con.close()
 
 
@@ -591,6 +601,11 @@ def test_write_predictions_small_store_without_orders(tmp_path):
     assert [r[0] for r in rows] == ["a", "b", "c"] and all(r[2] is None for r in rows)
     assert rows[0][1] == rows[1][1] == summary["status"]
     assert rows[2][1] == "not enough data: no purchase history (frequency/recency/t missing)"
+    # a customer_rfm built as of another day is refused
+    con.execute("alter table main.customer_rfm add column as_of_date date default date '2024-01-01'")
+    assert P.write_predictions(con, date(2024, 1, 1))["n_customers"] == 3
+    with pytest.raises(ValueError, match="customer_rfm is as of 2024-01-01, not 2024-01-02"):
+        P.write_predictions(con, date(2024, 1, 2))
     con.close()
 
 

@@ -161,6 +161,11 @@ def test_replies_classified_attributed_and_opt_outs_never_dropped(ledger_warehou
     assert pd.isna(rows.loc[6, "campaign_id"]) and pd.isna(rows.loc[7, "campaign_id"])
     assert bool(rows.loc[3, "received_at_assumed"]) and rows.loc[3, "reply_class"] == "opt_out"
 
+    # Naming the campaign restricts attribution to it; an unknown campaign is an error.
+    assert load_replies(ledger_warehouse, path, campaign_id="c").rows_loaded == 5
+    with pytest.raises(LaokeError, match="no list"):
+        load_replies(ledger_warehouse, path, campaign_id="unknown_campaign")
+
 
 def test_latest_reply_wins_and_a_later_opt_in_restores(ledger_warehouse, tmp_path):
     path = _write(tmp_path / "replies.csv", (
@@ -204,7 +209,8 @@ def test_opt_out_reply_received_today_removes_the_phone_from_tomorrows_list(demo
 
     after = build_send_list(campaign, warehouse)
     assert after.send_date == as_of + timedelta(days=1)
-    assert target["customer_id"] not in set(after.recipients["customer_id"])
+    assert target["customer_id"] not in set(after.recipients["customer_id"]), (
+        "build_send_list must add laoke.results.latest_reply_opt_outs(con) to the opted_out rule")
     assert kept["customer_id"] in set(after.recipients["customer_id"])
     dropped = after.exclusions[after.exclusions["customer_id"] == target["customer_id"]]
     assert dropped["rule"].tolist() == ["opted_out"]

@@ -42,7 +42,7 @@ def test_every_campaign_exports_and_a_rerun_is_byte_identical(campaign_warehouse
     assert len(results) >= 8
     first, first_ledger = snapshot(out), ledger_counts(campaign_warehouse)
     for result in results:
-        if result.refused:  # e.g. a low-priority list emptied by the cap: nothing written
+        if result.refused or result.skipped:  # e.g. a low-priority list emptied by the cap: nothing written
             assert not (out / result.campaign_id).exists()
             continue
         kinds = {p.suffix for p in result.files}
@@ -94,7 +94,7 @@ def test_properties_over_generated_stores(seed, tmp_path_factory):
         ledger = con.execute("select * from campaigns.send_ledger").df()
         last_paid = dict(con.execute("select customer_id, max(ordered_on) from main.orders where is_purchase group by 1").fetchall())
 
-    for result in (r for r in results if not r.refused):
+    for result in (r for r in results if r.files):
         exported = pd.read_csv(next(p for p in result.files if p.name.endswith(".csv") and "gbk" not in p.name),
                                dtype=str, encoding="utf-8-sig")
         send_date = date.fromisoformat(result.manifest["send_date"])

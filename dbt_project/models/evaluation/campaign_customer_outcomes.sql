@@ -5,9 +5,11 @@
     cost_per_message times its SMS parts (a long message is billed per part). -#}
 {%- set receipts_relation = source('campaigns', 'delivery_receipts') -%}
 {%- set replies_relation = source('campaigns', 'replies') -%}
-{#- Until every warehouse has run `laoke build` with ensure_results_tables, a missing results
-    table reads as empty rather than failing the build. -#}
-{%- set results_exist = not execute or adapter.get_relation(database=target.database, schema='campaigns', identifier='replies') is not none -%}
+{#- Until every warehouse has run `laoke build` with ensure_results_tables, missing results tables
+    read as empty rather than failing the build. In a unit test the sources are the fixtures. -#}
+{%- set results_exist = not execute
+    or (replies_relation | string).startswith('__dbt__cte__')
+    or adapter.get_relation(database=target.database, schema='campaigns', identifier='delivery_receipts') is not none -%}
 with ledger as (
     select * from {{ source('campaigns', 'send_ledger') }}
 ),
