@@ -20,14 +20,39 @@ building on part of a store's data would silently drop customers or opt-outs.
 
 Phones and reply texts are classified here (libphonenumber is Python) into `raw.phone_numbers`
 and `raw.reply_classes`, which dbt joins by the raw text.
+
+Parts and incremental loading. Besides the one file per table (`orders.csv`), a table may come in
+parts: a folder named after the table (`orders/`, every CSV or Parquet file in it) and dated files
+beside the main file (`orders_YYYYMMDD.csv`, eight digits, optionally followed by `_` or `-` and
+anything: `orders_20261101_tmall.csv`). A table's files load in the byte order of their names as
+`_source_file` holds them: the main file, then `orders/<part>`, then `orders_<date>...`; that order
+is also "first" for duplicate keys (a repeated order_id keeps the row of the earliest file).
+`raw.load_files` records every file loaded (size, modification time, a hash of its first and last
+MiB, and the `load_id` of the load that read it). A later load reads only the files that are new:
+a table whose files are all unchanged and still present gets the new files appended; a table with
+a file changed or removed is reloaded as a whole (every file of it gets the new load_id), and
+`full=True` (`laoke build --full-refresh`) reloads everything. Either way the raw schema ends up
+equal to a load from scratch of the same folder (up to physical row order). The dbt models read
+`raw.load_files` to process only the rows of new files (see int_orders_checked).
+
+Large clean CSV files take a fast path: a file that is valid UTF-8 without NUL bytes, without
+any '"' (so no quoted field and no record spanning lines), without a bare CR and with its header
+on line 1 is split by DuckDB (read_csv, one column per physical line, then string_split by the
+header's delimiter), so line n of the file is row n - 1 of the scan. The same decisions as the
+Python reader are made in SQL (blank records, too many / too few fields, repeated headers, field
+too long), and the scan is checked against the file before it is trusted: as many rows as line
+ends, and the first lines equal to Python's reading of them; any doubt falls back to the Python
+reader. LAOKE_CSV_FAST_MIN_BYTES sets the smallest file that takes it (default 1 MiB; -1 never).
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import operator
+import os
 import re
 import unicodedata
 from collections import deque
@@ -82,6 +107,10 @@ class LoadedFile:
     extra_columns: str
     # Records with no value at all (blank lines, lines of only delimiters): not rows, not loaded.
     blank_lines: int = 0
+    # The load (raw.load_files.load_id) that read this file; files read by an earlier load keep theirs.
+    load_id: int = 0
+    # 'python' (the record reader), 'duckdb' (the fast path for clean CSV) or 'parquet'.
+    reader: str = ""
 
 
 _KNOWN_NAMES = frozenset(COLUMN_ALIASES) | frozenset(c for f in LANDING_FILES.values() for c in f.columns)
@@ -107,7 +136,10 @@ def normalise_header(name: str) -> str:
 
 
 def find_landing_files(landing: Path) -> dict[str, Path]:
-    """Maps each contract table to its file in the landing folder (orders.csv, orders.parquet, ...)."""
+    """Maps each contract table to its file in the landing folder (orders.csv, orders.parquet, ...).
+
+    Only the one main file per table; parts (orders/ and orders_YYYYMMDD.csv) are listed by
+    find_landing_parts."""
     if not landing.is_dir():
         raise LaokeError(f"{landing}: landing folder does not exist (set LAOKE_LANDING or run `laoke generate`)")
     found: dict[str, Path] = {}
@@ -127,6 +159,54 @@ def find_landing_files(landing: Path) -> dict[str, Path]:
             raise LaokeError(f"{landing}: both {found[stem].name} and {path.name} hold {stem}; keep one")
         found[stem] = path
     return found
+
+
+# A dated part beside the main file: orders_20261101.csv, order_lines_20261101-2.parquet.
+_DATED_PART = re.compile(r"^(?P<table>[a-z_]+?)_(?P<date>[0-9]{8})(?:[_\-][^.]*)?\.(?P<ext>[^.]+)$")
+
+
+def _part_suffix_ok(path: Path, table: str) -> bool:
+    suffix = path.suffix.lower()
+    if suffix in SPREADSHEET_SUFFIXES:
+        raise LaokeError(f"{path}: a spreadsheet is not read; save the {table} sheet as CSV (UTF-8) or Parquet")
+    return suffix in TEXT_SUFFIXES + PARQUET_SUFFIXES
+
+
+def find_landing_parts(landing: Path) -> dict[str, list[tuple[str, Path]]]:
+    """Every file of each contract table, as (source name, path) in load order.
+
+    The source name is what `_source_file` holds: the file name for files in the landing folder
+    ('orders.csv', 'orders_20261101.csv'), 'orders/<name>' for the parts in a table's folder.
+    Load order is the byte order of source names: main file, folder parts, dated files."""
+    parts: dict[str, list[tuple[str, Path]]] = {
+        name: [(path.name, path)] for name, path in find_landing_files(landing).items()
+    }
+    for path in sorted(landing.iterdir()):
+        if path.name.startswith((".", "~$")):
+            continue
+        if path.is_dir() and path.name.lower() in LANDING_FILES:
+            table = path.name.lower()
+            for part in sorted(path.iterdir()):
+                if part.name.startswith((".", "~$")) or not part.is_file() or not _part_suffix_ok(part, table):
+                    continue
+                parts.setdefault(table, []).append((f"{path.name}/{part.name}", part))
+            continue
+        match = _DATED_PART.match(path.name.lower())
+        if path.is_file() and match and match.group("table") in LANDING_FILES and _part_suffix_ok(path, match.group("table")):
+            parts.setdefault(match.group("table"), []).append((path.name, path))
+    return {table: sorted(files) for table, files in parts.items()}
+
+
+def _fingerprint(path: Path) -> tuple[int, int, str]:
+    """(size, mtime_ns, hash of the first and last MiB): what tells a changed file from a known one."""
+    stat = path.stat()
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        digest.update(f.read(1 << 20))
+        if stat.st_size > 2 << 20:
+            f.seek(-(1 << 20), os.SEEK_END)
+            digest.update(f.read(1 << 20))
+    return stat.st_size, stat.st_mtime_ns, digest.hexdigest()
 
 
 # --- reading text ------------------------------------------------------------------------------
@@ -454,7 +534,6 @@ class _RawWriter:
         self.rows: list[tuple] = []
         self.lines: list[int] = []
         self.count = 0
-        _create_empty(con, contract)
 
     def add(self, values: tuple, line: int) -> None:
         self.rows.append(values)
@@ -485,7 +564,215 @@ class _RawWriter:
         self.rows, self.lines = [], []
 
 
-def _load_csv(con, contract: LandingFile, path: Path) -> LoadedFile:
+# --- the fast path for large clean CSV files -------------------------------------------------------
+
+_FAST_CHUNK = 16 << 20
+_FAST_SAMPLE_LINES = 2000
+_FAST_DELIMITER = "\x01"  # never in an eligible file: the scan's one column is the whole line
+
+
+def _fast_min_bytes() -> int:
+    value = os.environ.get("LAOKE_CSV_FAST_MIN_BYTES", "").strip()
+    try:
+        return int(value) if value else 1 << 20
+    except ValueError:
+        return 1 << 20
+
+
+@dataclass
+class _FastScan:
+    newlines: int
+    crlf: bool
+    ends_with_newline: bool
+
+
+def _fast_scan(path: Path) -> _FastScan | None:
+    """The byte-level facts the fast path needs, or None when the file is not eligible: not valid
+    UTF-8, a NUL, a '"', the scan's delimiter (\\x01), a CR that does not end a line, or a mix of
+    LF and CRLF line ends."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    newlines = crs = crlfs = 0
+    previous = b""
+    with open(path, "rb") as f:
+        while chunk := f.read(_FAST_CHUNK):
+            if b'"' in chunk or b"\x00" in chunk or b"\x01" in chunk:
+                return None
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError:
+                return None
+            newlines += chunk.count(b"\n")
+            crs += chunk.count(b"\r")
+            crlfs += chunk.count(b"\r\n") + (previous == b"\r" and chunk[:1] == b"\n")
+            previous = chunk[-1:]
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return None
+    if crs != crlfs or (crlfs and crlfs != newlines):
+        return None
+    return _FastScan(newlines, crlfs > 0, previous == b"\n")
+
+
+def _load_csv_fast(con, contract: LandingFile, path: Path, source_name: str, text: "_TextFile", delimiter: str,
+                   header: list[str], mapping: dict[str, int], extras: list[str]) -> LoadedFile | None:
+    """Loads a clean CSV through DuckDB's reader with the Python reader's decisions (see the module
+    docstring); None when the file is not eligible or the scan cannot be trusted."""
+    minimum = _fast_min_bytes()
+    if minimum < 0 or text.utf16 or text.cr_only or path.stat().st_size < minimum:
+        return None
+    scan = _fast_scan(path)
+    if scan is None:
+        return None
+    width = len(header)
+    newline = "\r\n" if scan.crlf else "\n"
+    # Physical lines after the header: every line end but the header's, plus an unterminated last line.
+    data_lines = scan.newlines - 1 + (0 if scan.ends_with_newline else 1)
+    if data_lines <= 0:
+        return None  # a header-only file: nothing to gain
+    trim = _sql_str(_TRIM_CHARS)
+    delim = _sql_str(delimiter)
+    new_line = "'\\r\\n'" if scan.crlf else "'\\n'"  # DuckDB's escaped spelling of the line end
+    try:
+        con.execute("set preserve_insertion_order = true")  # rowid = line order
+        con.execute(
+            f"create or replace temp table _fast_lines as select line from read_csv({_sql_str(str(path))}, "
+            f"header = false, columns = {{'line': 'VARCHAR'}}, delim = {_sql_str(_FAST_DELIMITER)}, quote = '', "
+            f"escape = '', skip = 1, auto_detect = false, strict_mode = false, "
+            f"new_line = {new_line}, max_line_size = 1073741824)"
+        )
+    except duckdb.Error:
+        con.execute("drop table if exists _fast_lines")
+        return None
+    try:
+        # Rows are numbered by rowid, in insertion (= file) order; inside a transaction rowids start
+        # at an offset, so the first row's is subtracted. Contiguous, one row per line, or no trust.
+        count, first_rowid, last_rowid = con.execute(
+            "select count(*), min(rowid), max(rowid) from _fast_lines").fetchall()[0]
+        if count != data_lines or last_rowid - first_rowid + 1 != count:
+            return None
+        # The first and the last lines as DuckDB read them must be the lines Python reads.
+        head = [r[0] or "" for r in con.execute(
+            f"select line from _fast_lines where rowid < {first_rowid + _FAST_SAMPLE_LINES} order by rowid").fetchall()]
+        expected = []
+        with open(path, "rb") as f:
+            f.readline()
+            for raw in f:
+                expected.append(raw.decode("utf-8").removesuffix("\n").removesuffix("\r"))
+                if len(expected) == len(head):
+                    break
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - (1 << 16)))
+            tail_lines = f.read().split(b"\n")
+        if head != expected:
+            return None
+        if scan.ends_with_newline:
+            tail_lines.pop()
+        tail = [raw.decode("utf-8", errors="replace").removesuffix("\r") for raw in tail_lines[1:]][-_FAST_SAMPLE_LINES:]
+        got_tail = [r[0] or "" for r in con.execute(
+            f"select line from _fast_lines where rowid > {last_rowid - len(tail)} order by rowid").fetchall()]
+        if tail and got_tail != tail:
+            return None
+        return _fast_insert(con, contract, source_name, text, delimiter, header, mapping, extras, newline,
+                            data_lines, scan.ends_with_newline, width, trim, delim, first_rowid)
+    finally:
+        con.execute("drop table if exists _fast_lines")
+        con.execute("drop table if exists _fast_split")
+
+
+def _fast_insert(con, contract: LandingFile, source_name: str, text: "_TextFile", delimiter: str, header: list[str],
+                 mapping: dict[str, int], extras: list[str], newline: str, data_lines: int, ends_with_newline: bool,
+                 width: int, trim: str, delim: str, first_rowid: int) -> LoadedFile:
+    last_line = data_lines + 1
+    header_guard = sorted(_KNOWN_NAMES | {header[0].strip(_TRIM_CHARS).lower()})
+    guard_sql = ", ".join(_sql_str(g) for g in header_guard)
+    # One row per physical line: n (the line), the text without its line end, the fields.
+    con.execute(f"""
+        create or replace temp table _fast_split as
+        select n, text, fields, len(fields) as field_count,
+               trim(replace(text, {delim}, ''), {trim}) = '' as is_blank
+        from (
+            select rowid - {first_rowid} + 2 as n, coalesce(line, '') as text, string_split(coalesce(line, ''), {delim}) as fields
+            from _fast_lines
+        )
+    """)
+    # A repeated header is told by the same test as the Python reader, on the few candidates.
+    candidates = con.execute(f"""
+        select n, fields from _fast_split
+        where not is_blank and field_count = {width} and lower(trim(fields[1], {trim})) in ({guard_sql})
+    """).fetchall()
+    normalised_header = [normalise_header(h) for h in header]
+    repeated = [n for n, fields in candidates if [normalise_header(f) for f in fields[:width]] == normalised_header]
+    con.execute("create or replace temp table _fast_repeated (n bigint)")
+    if repeated:
+        con.executemany("insert into _fast_repeated values (?)", [(n,) for n in repeated])
+    # Field too long (rare): decided in Python exactly as the Python reader decides it.
+    long_rows = con.execute(f"""
+        select n, fields from _fast_split
+        where not is_blank and field_count = {width} and length(text) > {MAX_FIELD_CHARS}
+          and n not in (select n from _fast_repeated)
+    """).fetchall()
+    mapped = list(mapping.items())
+    con.execute("create or replace temp table _fast_long (n bigint, detail varchar)")
+    too_long_rows = []
+    for n, fields in long_rows:
+        too_long = [name for name, pos in mapped if len(fields[pos]) > MAX_FIELD_CHARS]
+        if too_long:
+            too_long_rows.append((n, f"column {too_long[0]!r}: {len(fields[mapping[too_long[0]]]):,} characters "
+                                     f"(limit {MAX_FIELD_CHARS:,})"))
+    if too_long_rows:
+        con.executemany("insert into _fast_long values (?, ?)", too_long_rows)
+    raw_line = (f"left(text || case when n = {last_line} and not {str(ends_with_newline).lower()} then '' "
+                f"else {_sql_str(newline)} end, 2000)")
+    con.execute(f"""
+        create or replace temp table _fast_decided as
+        select n, fields, case
+                when field_count > {width} then 'too_many_fields'
+                when field_count < {width} then 'too_few_fields'
+                when n in (select n from _fast_repeated) then 'repeated_header'
+                when n in (select n from _fast_long) then 'field_too_long'
+            end as reason,
+            case
+                when field_count <> {width} then field_count || ' fields; the header has {width}'
+                when n in (select n from _fast_repeated) then 'the header row again'
+                when n in (select n from _fast_long) then (select detail from _fast_long where _fast_long.n = _fast_split.n)
+            end as detail,
+            {raw_line} as raw_line
+        from _fast_split
+        where not is_blank
+    """)
+    try:
+        values = []
+        for column in contract.columns:
+            if column in mapping:
+                values.append(_clean_sql(f"fields[{mapping[column] + 1}]"))
+            else:
+                values.append("cast(null as varchar)")
+        con.execute(f"""
+            insert into {RAW_SCHEMA}.{contract.name}
+            select {', '.join(values)}, {_sql_str(source_name)}, n
+            from _fast_decided where reason is null order by n
+        """)
+        con.execute(f"""
+            insert into {RAW_SCHEMA}.load_rejects
+            select {_sql_str(contract.name)}, {_sql_str(source_name)}, n, reason, detail, raw_line
+            from _fast_decided where reason is not null order by n
+        """)
+        loaded, rejected = con.execute(
+            "select count(*) filter (where reason is null), count(*) filter (where reason is not null) from _fast_decided"
+        ).fetchall()[0]
+        blank = con.execute("select count(*) from _fast_split where is_blank").fetchall()[0][0]
+    finally:
+        con.execute("drop table if exists _fast_decided")
+        con.execute("drop table if exists _fast_repeated")
+        con.execute("drop table if exists _fast_long")
+    encoding = "utf-8-bom" if text.bom else "utf-8"
+    return LoadedFile(contract.name, source_name, "csv", encoding, loaded + rejected, loaded, rejected,
+                      ";".join(extras), blank, reader="duckdb")
+
+
+def _load_csv(con, contract: LandingFile, path: Path, source_name: str | None = None) -> LoadedFile:
+    source_name = source_name or path.name
     text = _TextFile(path)
     lines = text.lines()
     # The header is the first non-blank line (leading blank lines are skipped, not an error).
@@ -509,7 +796,12 @@ def _load_csv(con, contract: LandingFile, path: Path) -> LoadedFile:
     # From here on, multi-line records are checked against the header's width.
     records.width = width
 
-    writer = _RawWriter(con, contract, path.name, mapping)
+    if header_record.line == 1 and len(header_record.lines) == 1 and header_record.lines[0].flag is None:
+        fast = _load_csv_fast(con, contract, path, source_name, text, delimiter, header, mapping, extras)
+        if fast is not None:
+            return fast
+
+    writer = _RawWriter(con, contract, source_name, mapping)
     mapped = list(mapping.items())
     rejects: list[tuple] = []
     flags: list[tuple] = []
@@ -551,7 +843,7 @@ def _load_csv(con, contract: LandingFile, path: Path) -> LoadedFile:
                 reason = "field_too_long"
                 detail = f"column {too_long[0]!r}: {len(fields[mapping[too_long[0]]]):,} characters (limit {MAX_FIELD_CHARS:,})"
         if reason:
-            rejects.append((contract.name, path.name, record.line, reason, detail, record.raw[:2000]))
+            rejects.append((contract.name, source_name, record.line, reason, detail, record.raw[:2000]))
             continue
         if len(lines) > 1:
             # A line break inside a value is '\n', whatever the file's line ends.
@@ -560,13 +852,13 @@ def _load_csv(con, contract: LandingFile, path: Path) -> LoadedFile:
         # Flags of any line of the record belong to the record's (first) line.
         for flag in sorted({line.flag for line in lines if line.flag}):
             if flag == "undecodable_text":
-                flags.append((contract.name, path.name, record.line, flag, "bytes not valid UTF-8 or GB18030", record.raw[:2000]))
+                flags.append((contract.name, source_name, record.line, flag, "bytes not valid UTF-8 or GB18030", record.raw[:2000]))
             else:
-                flags.append((contract.name, path.name, record.line, flag, "NUL byte removed", ""))
+                flags.append((contract.name, source_name, record.line, flag, "NUL byte removed", ""))
     writer.flush()
     _insert_rejects(con, rejects + flags)
-    return LoadedFile(contract.name, path.name, "csv", text.encoding, writer.count + len(rejects), writer.count,
-                      len(rejects), ";".join(extras), blank)
+    return LoadedFile(contract.name, source_name, "csv", text.encoding, writer.count + len(rejects), writer.count,
+                      len(rejects), ";".join(extras), blank, reader="python")
 
 
 def _chain(first: _Line, rest: Iterator[_Line]) -> Iterator[_Line]:
@@ -596,7 +888,8 @@ def _parquet_value_sql(column: str, duck_type: str) -> str:
     return f"cast({col} as varchar)"
 
 
-def _load_parquet(con, contract: LandingFile, path: Path) -> LoadedFile:
+def _load_parquet(con, contract: LandingFile, path: Path, source_name: str | None = None) -> LoadedFile:
+    source_name = source_name or path.name
     scan = f"read_parquet({_sql_str(str(path))}, file_row_number = true)"
     try:
         described = con.execute(f"describe select * exclude (file_row_number) from {scan}").fetchall()
@@ -612,19 +905,21 @@ def _load_parquet(con, contract: LandingFile, path: Path) -> LoadedFile:
             parts.append(f"{_clean_sql(_parquet_value_sql(header[position], types[position]))} as {column}")
         else:
             parts.append(f"cast(null as varchar) as {column}")
+    before = con.execute(f"select count(*) from {RAW_SCHEMA}.{contract.name}").fetchall()[0][0]
     try:
+        # Rows arrive in file order (insertion order is preserved); no sort of the whole file.
+        con.execute("set preserve_insertion_order = true")
         con.execute(
             f"""
-            create or replace table {RAW_SCHEMA}.{contract.name} as
-            select {', '.join(parts)}, {_sql_str(path.name)} as _source_file, file_row_number + 1 as _source_row
+            insert into {RAW_SCHEMA}.{contract.name}
+            select {', '.join(parts)}, {_sql_str(source_name)} as _source_file, file_row_number + 1 as _source_row
             from {scan}
-            order by file_row_number
             """
         )
     except duckdb.Error as exc:
         raise LaokeError(f"{path}: cannot read its rows ({str(exc).splitlines()[0]})") from None
-    loaded = con.execute(f"select count(*) from {RAW_SCHEMA}.{contract.name}").fetchall()[0][0]  # fetchall: a half-read result blocks the connection (DuckDB 2)
-    return LoadedFile(contract.name, path.name, "parquet", "", loaded, loaded, 0, ";".join(extras))
+    loaded = con.execute(f"select count(*) from {RAW_SCHEMA}.{contract.name}").fetchall()[0][0] - before  # fetchall: a half-read result blocks the connection (DuckDB 2)
+    return LoadedFile(contract.name, source_name, "parquet", "", loaded, loaded, 0, ";".join(extras), reader="parquet")
 
 
 def _insert_rejects(con, rows: list[tuple]) -> None:
@@ -632,26 +927,67 @@ def _insert_rejects(con, rows: list[tuple]) -> None:
         con.executemany(f"insert into {RAW_SCHEMA}.load_rejects values (?, ?, ?, ?, ?, ?)", rows)
 
 
-def _classify_phones_and_replies(con, region: str) -> None:
+# Distinct phones are classified in chunks (bounded memory), over worker processes when there are
+# many: libphonenumber is pure Python, about 15 µs a phone.
+_PHONE_CHUNK = 200_000
+_PHONE_PARALLEL_MIN = 400_000
+
+
+def _phone_rows(texts: list[str], region: str) -> pa.Table:
     from laoke.phones import mask_phone, normalize_phones
+
+    phones = normalize_phones(texts, region=region)
+    masked = [mask_phone(n if isinstance(n, str) else None) for n in phones["national"]]
+    # The masked form is computed here, once, so SQL never re-implements the masking rule.
+    return pa.table({
+        "raw_phone": pa.array(phones["raw"].tolist(), pa.string()),
+        "e164": pa.array(phones["e164"].tolist(), pa.string()),
+        "national_number": pa.array(phones["national"].tolist(), pa.string()),
+        "phone_class": pa.array(phones["phone_class"].tolist(), pa.string()),
+        "phone_reason": pa.array(phones["reason"].tolist(), pa.string()),
+        "masked_phone": pa.array(masked, pa.string()),
+    })
+
+
+def _classify_phones_and_replies(con, region: str, reclassify: bool) -> None:
+    """raw.phone_numbers holds every distinct phone text of customers and opt_outs, classified.
+    Only texts not classified yet are classified (all of them when `reclassify`); texts no
+    longer in any file are removed, so the table equals a classification from scratch."""
     from laoke.replies import classify_reply
 
-    raw_phones = [r[0] for r in con.execute(
-        f"select distinct phone from {RAW_SCHEMA}.customers where phone is not null "
-        f"union select distinct phone from {RAW_SCHEMA}.opt_outs where phone is not null order by 1"
-    ).fetchall()]
-    phones = normalize_phones(raw_phones, region=region)
-    phones = phones.reindex(columns=["raw", "e164", "national", "phone_class", "reason"])
-    # The masked form is computed here, once, so SQL never re-implements the masking rule.
-    phones["masked"] = [mask_phone(n if isinstance(n, str) else None) for n in phones["national"]]
-    con.register("_phones_df", phones)
+    if reclassify:
+        con.execute(f"drop table if exists {RAW_SCHEMA}.phone_numbers")
     con.execute(
-        f"create or replace table {RAW_SCHEMA}.phone_numbers as "
-        "select cast(raw as varchar) as raw_phone, cast(e164 as varchar) as e164, cast(national as varchar) as national_number, "
-        "cast(phone_class as varchar) as phone_class, cast(reason as varchar) as phone_reason, "
-        "cast(masked as varchar) as masked_phone from _phones_df order by raw_phone"
+        f"create table if not exists {RAW_SCHEMA}.phone_numbers (raw_phone varchar, e164 varchar, "
+        "national_number varchar, phone_class varchar, phone_reason varchar, masked_phone varchar)"
     )
-    con.unregister("_phones_df")
+    con.execute(
+        f"create or replace temp table _phones_used as select distinct phone from {RAW_SCHEMA}.customers where phone is not null "
+        f"union select distinct phone from {RAW_SCHEMA}.opt_outs where phone is not null"
+    )
+    con.execute(f"delete from {RAW_SCHEMA}.phone_numbers where raw_phone not in (select phone from _phones_used)")
+    con.execute(
+        f"create or replace temp table _phones_new as select phone from _phones_used "
+        f"where phone not in (select raw_phone from {RAW_SCHEMA}.phone_numbers) order by phone"
+    )
+    texts = [r[0] for r in con.execute("select phone from _phones_new order by phone").fetchall()]
+    con.execute("drop table _phones_new")
+    con.execute("drop table _phones_used")
+    chunks = [texts[i:i + _PHONE_CHUNK] for i in range(0, len(texts), _PHONE_CHUNK)]
+    del texts
+    workers = min(os.cpu_count() or 1, len(chunks))
+    if workers > 1 and sum(len(c) for c in chunks) >= _PHONE_PARALLEL_MIN:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            tables = pool.map(_phone_rows, chunks, [region] * len(chunks))
+            for table in tables:
+                _insert_phone_rows(con, table)
+    else:
+        for chunk in chunks:
+            _insert_phone_rows(con, _phone_rows(chunk, region))
+
     texts = [r[0] for r in con.execute(
         f"select distinct reply_text from {RAW_SCHEMA}.opt_outs where reply_text is not null order by 1"
     ).fetchall()]
@@ -665,28 +1001,120 @@ def _classify_phones_and_replies(con, region: str) -> None:
     con.unregister("_replies_df")
 
 
-def load_landing(con: duckdb.DuckDBPyConnection, landing: Path, phone_region: str = "CN") -> list[LoadedFile]:
-    """Replaces the raw schema with the landing folder's content. Returns one audit row per file."""
-    files = find_landing_files(landing)
-    if "orders" not in files:
+def _insert_phone_rows(con, table: pa.Table) -> None:
+    con.register("_phones_batch", table)
+    con.execute(f"insert into {RAW_SCHEMA}.phone_numbers select * from _phones_batch order by raw_phone")
+    con.unregister("_phones_batch")
+
+
+def _table_exists(con, schema: str, table: str) -> bool:
+    return bool(con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
+    ).fetchall()[0][0])
+
+
+_AUDIT_COLUMNS = tuple(LoadedFile.__dataclass_fields__)
+
+
+def _audit_rows(con) -> list[LoadedFile]:
+    if not _table_exists(con, RAW_SCHEMA, "load_audit"):
+        return []
+    columns = [r[0] for r in con.execute(f"describe {RAW_SCHEMA}.load_audit").fetchall()]
+    if tuple(columns) != _AUDIT_COLUMNS:
+        return []  # written by an older laoke: not reusable
+    return [LoadedFile(*row) for row in con.execute(
+        f"select * from {RAW_SCHEMA}.load_audit order by table_name, source_file").fetchall()]
+
+
+def load_landing(con: duckdb.DuckDBPyConnection, landing: Path, phone_region: str = "CN",
+                 full: bool = False) -> list[LoadedFile]:
+    """Makes the raw schema hold the landing folder's content. Returns one audit row per file.
+
+    Incremental (see the module docstring): files already loaded and unchanged are not read
+    again; a table with a changed or missing file is reloaded whole; `full` reloads every table.
+    The load is one transaction: a file that stops it (a LaokeError) leaves the raw schema and
+    raw.load_files as they were."""
+    parts = find_landing_parts(landing)
+    if "orders" not in parts:
         raise LaokeError(f"{landing}: no orders file (orders.csv or orders.parquet) — the one file every store needs")
-    con.execute(f"create schema if not exists {RAW_SCHEMA}")
-    con.execute(
-        f"create or replace table {RAW_SCHEMA}.load_rejects (table_name varchar, source_file varchar, "
-        "source_row bigint, reason varchar, detail varchar, raw_line varchar)"
-    )
-    audit: list[LoadedFile] = []
-    for name, contract in LANDING_FILES.items():
-        path = files.get(name)
-        if path is None:
-            _create_empty(con, contract)
-        elif path.suffix.lower() in PARQUET_SUFFIXES:
-            audit.append(_load_parquet(con, contract, path))
-        else:
-            audit.append(_load_csv(con, contract, path))
-    frame = pd.DataFrame([a.__dict__ for a in audit])
-    con.register("_audit_df", frame)
-    con.execute(f"create or replace table {RAW_SCHEMA}.load_audit as select * from _audit_df order by table_name")
-    con.unregister("_audit_df")
-    _classify_phones_and_replies(con, phone_region)
+    fingerprints = {name: [(source, path, _fingerprint(path)) for source, path in files]
+                    for name, files in parts.items()}
+    con.execute("begin transaction")
+    try:
+        audit = _load(con, fingerprints, phone_region, full)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
     return audit
+
+
+def _load(con, fingerprints: dict[str, list[tuple[str, Path, tuple[int, int, str]]]], phone_region: str,
+          full: bool) -> list[LoadedFile]:
+    con.execute(f"create schema if not exists {RAW_SCHEMA}")
+    # Raw tables without a manifest (a first load, or one by an older laoke): load everything.
+    full = full or not _table_exists(con, RAW_SCHEMA, "load_files")
+    con.execute(
+        f"create table if not exists {RAW_SCHEMA}.load_files (table_name varchar, source_file varchar, "
+        "file_format varchar, size_bytes bigint, mtime_ns bigint, fingerprint varchar, load_id bigint, "
+        "loaded_at timestamp, phone_region varchar)"
+    )
+    known_audit = {(a.table_name, a.source_file): a for a in ([] if full else _audit_rows(con))}
+    manifest: dict[str, dict[str, tuple]] = {}
+    for table_name, source_file, size, mtime, fingerprint, load_id, region in con.execute(
+        f"select table_name, source_file, size_bytes, mtime_ns, fingerprint, load_id, phone_region from {RAW_SCHEMA}.load_files"
+    ).fetchall():
+        manifest.setdefault(table_name, {})[source_file] = ((size, mtime, fingerprint), load_id, region)
+    load_id = (con.execute(f"select coalesce(max(load_id), 0) from {RAW_SCHEMA}.load_files").fetchall()[0][0]) + 1
+    raw_ready = all(_table_exists(con, RAW_SCHEMA, t) for t in (*LANDING_FILES, "load_rejects", "phone_numbers"))
+    regions = {entry[2] for files in manifest.values() for entry in files.values()}
+    reclassify = full or not raw_ready or regions - {phone_region} != set()
+
+    if full or not raw_ready:
+        con.execute(
+            f"create or replace table {RAW_SCHEMA}.load_rejects (table_name varchar, source_file varchar, "
+            "source_row bigint, reason varchar, detail varchar, raw_line varchar)"
+        )
+    audit: list[LoadedFile] = []
+    new_manifest: list[tuple] = []
+    for name, contract in LANDING_FILES.items():
+        files = fingerprints.get(name, [])
+        previous = manifest.get(name, {})
+        current = {source: fp for source, _, fp in files}
+        append = (not full and raw_ready and all(
+            source in current and current[source] == entry[0] and (name, source) in known_audit
+            for source, entry in previous.items()
+        ))
+        if append:
+            to_load = [(s, p, fp) for s, p, fp in files if s not in previous]
+            audit += [known_audit[(name, s)] for s, _, _ in files if s in previous]
+            new_manifest += [(name, s, *entry[0], entry[1], phone_region) for s, entry in previous.items()]
+        else:
+            to_load = files
+            _create_empty(con, contract)
+            con.execute(f"delete from {RAW_SCHEMA}.load_rejects where table_name = ?", [name])
+        for source, path, fp in to_load:
+            if path.suffix.lower() in PARQUET_SUFFIXES:
+                loaded = _load_parquet(con, contract, path, source)
+            else:
+                loaded = _load_csv(con, contract, path, source)
+            loaded.load_id = load_id
+            audit.append(loaded)
+            new_manifest.append((name, source, *fp, load_id, phone_region))
+    con.execute(f"delete from {RAW_SCHEMA}.load_files")
+    if new_manifest:
+        con.executemany(
+            f"insert into {RAW_SCHEMA}.load_files values (?, ?, ?, ?, ?, ?, ?, current_timestamp, ?)",
+            [(t, s, _format_of(s), size, mtime, fp, lid, region) for t, s, size, mtime, fp, lid, region in new_manifest],
+        )
+    audit.sort(key=lambda a: (a.table_name, a.source_file))
+    frame = pd.DataFrame([a.__dict__ for a in audit], columns=list(_AUDIT_COLUMNS))
+    con.register("_audit_df", frame)
+    con.execute(f"create or replace table {RAW_SCHEMA}.load_audit as select * from _audit_df order by table_name, source_file")
+    con.unregister("_audit_df")
+    _classify_phones_and_replies(con, phone_region, reclassify)
+    return audit
+
+
+def _format_of(source: str) -> str:
+    return "parquet" if source.lower().endswith(PARQUET_SUFFIXES) else "csv"

@@ -76,7 +76,7 @@ def _suppressed_from_landing(landing: Path) -> set[str]:
     return blacklisted | set(latest.loc[latest["kind"] == "opt_out", "e164"])
 
 
-@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck))
 @given(seed=st.integers(min_value=1, max_value=10_000))
 def test_properties_over_generated_stores(seed, tmp_path_factory):
     from laoke.generate import generate_store
