@@ -32,11 +32,14 @@ class ExportResult:
 
 
 def _suppressed_phones(warehouse: Path) -> set[str]:
+    """Opted-out and blacklisted phones as of now: the last build's, plus replies pulled since."""
+    from laoke.results import latest_reply_opt_outs
+
     with connect(warehouse, read_only=True) as con:
         rows = con.execute(
             "select e164 from restricted.contact_preferences where is_opted_out or is_blacklisted"
         ).fetchall()
-    return {r[0] for r in rows}
+        return {r[0] for r in rows} | set(latest_reply_opt_outs(con))
 
 
 def run_gate(send_list: SendList, warehouse: Path):

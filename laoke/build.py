@@ -32,12 +32,14 @@ def build_vars(as_of: date | None, load_date: date | None) -> dict:
 
 
 def load(landing: Path, warehouse: Path) -> list[LoadedFile]:
+    from laoke.results import ensure_results_tables
     from laoke.send_lists import ensure_ledger
 
     with connect(warehouse) as con:
         loaded = load_landing(con, landing, phone_region=rule("phone_region"))
         # State the warehouse keeps between builds; dbt reads it as sources, so it must exist.
         ensure_ledger(con)
+        ensure_results_tables(con)
         return loaded
 
 

@@ -126,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     send_lists.add_argument("--gbk", action="store_true", help="also write a GBK-encoded CSV")
     send_lists.set_defaults(func=cmd_send_lists)
 
+    from laoke.results_cli import register as register_results
+
+    register_results(sub)  # simulate, pull-results, evaluate, report
+
     demo = sub.add_parser("demo", help="generate the demo store, build everything, write send lists and the report")
     demo.add_argument("--customers", type=int, default=2000)
     demo.add_argument("--seed", type=int, default=7)

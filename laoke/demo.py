@@ -45,5 +45,8 @@ def run_demo(paths: Paths, customers: int = 2000, seed: int = 7) -> None:
             continue
         print(f"   {r.campaign_id:22} {c['treatment']:>6,} to send, {c['holdout']:>5,} held out, "
               f"{c['audience'] - c['treatment'] - c['holdout']:>5,} dropped by send rules")
+    from laoke.results_cli import run_demo_results
+
+    run_demo_results(paths)
     print("   try: .venv/bin/python -c \"import duckdb; print(duckdb.connect('"
           f"{paths.warehouse}', read_only=True).sql('select lifecycle_status, count(*) from main.customer_lifecycle group by 1'))\"")

@@ -53,6 +53,39 @@ DEFAULTS = {
     "evaluation_bootstrap_samples": 2000,
 }
 
+# main.campaign_lift, one row per list (campaign_id, send_date) x segment (and 'all'): the columns.
+LIFT_COLUMN_DOCS = {
+    "campaign_id": "The campaign.",
+    "send_date": "The list's send date.",
+    "segment": "Segment at send time, or 'all' for the whole list.",
+    "status": "'ok', or 'not enough data' (< 30 members in a group or < 5 conversions in all): lift columns null.",
+    "treated": "Members of the treatment group (sent).",
+    "control": "Members of the holdout (control group).",
+    "treated_conversions": "Treated members with a purchase in the attribution window.",
+    "control_conversions": "Control members with a purchase in the attribution window.",
+    "treated_rate": "treated_conversions / treated.",
+    "control_rate": "control_conversions / control.",
+    "absolute_lift": "treated_rate - control_rate (a probability: 0.01 = +1 point).",
+    "absolute_lift_ci_low": "Lower bound of its confidence interval (Newcombe hybrid score).",
+    "absolute_lift_ci_high": "Upper bound.",
+    "relative_lift": "treated_rate / control_rate - 1; null when the control had no conversion.",
+    "relative_lift_ci_low": "Lower bound (log risk ratio, Katz); null when a group had no conversion.",
+    "relative_lift_ci_high": "Upper bound.",
+    "p_value": "Two-sided two-proportion z-test (pooled) of no difference.",
+    "minimum_detectable_lift": "Absolute lift this split detects with 80% power at alpha 0.05.",
+    "treated_revenue_per_customer": "Attributed revenue (CNY) per treated member.",
+    "control_revenue_per_customer": "Attributed revenue (CNY) per control member.",
+    "revenue_per_customer_lift": "Their difference.",
+    "revenue_per_customer_lift_ci_low": "Lower bound of its percentile bootstrap interval.",
+    "revenue_per_customer_lift_ci_high": "Upper bound.",
+    "confidence_level": "Confidence of the intervals (0.95).",
+    "ci_method": "newcombe_hybrid_score.",
+    "bootstrap_samples": "Bootstrap resamples.",
+    "bootstrap_seed": "Seed of the bootstrap (from campaign, send date and segment: reruns agree).",
+    "window_complete": "Every member's attribution window ends on or before as_of: the figures are final.",
+    "as_of_date": "The build's as_of.",
+}
+
 LIFT_COLUMNS = [
     "campaign_id", "send_date", "segment", "status", "treated", "control", "treated_conversions",
     "control_conversions", "treated_rate", "control_rate", "absolute_lift", "absolute_lift_ci_low",

@@ -633,45 +633,28 @@ def _load_csv_fast(con, contract: LandingFile, path: Path, source_name: str, tex
     trim = _sql_str(_TRIM_CHARS)
     delim = _sql_str(delimiter)
     new_line = "'\\r\\n'" if scan.crlf else "'\\n'"  # DuckDB's escaped spelling of the line end
+    read = (f"read_csv({_sql_str(str(path))}, header = false, columns = {{'line': 'VARCHAR'}}, "
+            f"delim = {_sql_str(_FAST_DELIMITER)}, quote = '', escape = '', skip = 1, auto_detect = false, "
+            f"strict_mode = false, new_line = {new_line}, max_line_size = 1073741824)")
+    # A trial scan on a connection of its own: an error there cannot abort the load's transaction.
     try:
-        con.execute("set preserve_insertion_order = true")  # rowid = line order
-        con.execute(
-            f"create or replace temp table _fast_lines as select line from read_csv({_sql_str(str(path))}, "
-            f"header = false, columns = {{'line': 'VARCHAR'}}, delim = {_sql_str(_FAST_DELIMITER)}, quote = '', "
-            f"escape = '', skip = 1, auto_detect = false, strict_mode = false, "
-            f"new_line = {new_line}, max_line_size = 1073741824)"
-        )
+        from laoke.warehouse import duckdb_config
+
+        with duckdb.connect(config=duckdb_config()) as trial:
+            trial.execute("set preserve_insertion_order = true")
+            trial.execute(f"create temp table _trial as select line from {read}")
+            if not _fast_lines_trusted(trial, "_trial", path, scan, data_lines):
+                return None
     except duckdb.Error:
-        con.execute("drop table if exists _fast_lines")
         return None
+    con.execute("set preserve_insertion_order = true")  # rowid order = line order
+    con.execute(f"create or replace temp table _fast_lines as select line from {read}")
     try:
         # Rows are numbered by rowid, in insertion (= file) order; inside a transaction rowids start
         # at an offset, so the first row's is subtracted. Contiguous, one row per line, or no trust.
         count, first_rowid, last_rowid = con.execute(
             "select count(*), min(rowid), max(rowid) from _fast_lines").fetchall()[0]
         if count != data_lines or last_rowid - first_rowid + 1 != count:
-            return None
-        # The first and the last lines as DuckDB read them must be the lines Python reads.
-        head = [r[0] or "" for r in con.execute(
-            f"select line from _fast_lines where rowid < {first_rowid + _FAST_SAMPLE_LINES} order by rowid").fetchall()]
-        expected = []
-        with open(path, "rb") as f:
-            f.readline()
-            for raw in f:
-                expected.append(raw.decode("utf-8").removesuffix("\n").removesuffix("\r"))
-                if len(expected) == len(head):
-                    break
-            size = f.seek(0, os.SEEK_END)
-            f.seek(max(0, size - (1 << 16)))
-            tail_lines = f.read().split(b"\n")
-        if head != expected:
-            return None
-        if scan.ends_with_newline:
-            tail_lines.pop()
-        tail = [raw.decode("utf-8", errors="replace").removesuffix("\r") for raw in tail_lines[1:]][-_FAST_SAMPLE_LINES:]
-        got_tail = [r[0] or "" for r in con.execute(
-            f"select line from _fast_lines where rowid > {last_rowid - len(tail)} order by rowid").fetchall()]
-        if tail and got_tail != tail:
             return None
         return _fast_insert(con, contract, source_name, text, delimiter, header, mapping, extras, newline,
                             data_lines, scan.ends_with_newline, width, trim, delim, first_rowid)
@@ -680,92 +663,118 @@ def _load_csv_fast(con, contract: LandingFile, path: Path, source_name: str, tex
         con.execute("drop table if exists _fast_split")
 
 
+def _fast_lines_trusted(con, table: str, path: Path, scan: _FastScan, data_lines: int) -> bool:
+    """One row per physical line, numbered by rowid without gaps, and the first and last lines as
+    DuckDB read them equal to the lines Python reads."""
+    count, first_rowid, last_rowid = con.execute(f"select count(*), min(rowid), max(rowid) from {table}").fetchall()[0]
+    if count != data_lines or last_rowid - first_rowid + 1 != count:
+        return False
+    head = [r[0] or "" for r in con.execute(
+        f"select line from {table} where rowid < {first_rowid + _FAST_SAMPLE_LINES} order by rowid").fetchall()]
+    expected = []
+    with open(path, "rb") as f:
+        f.readline()
+        for raw in f:
+            expected.append(raw.decode("utf-8").removesuffix("\n").removesuffix("\r"))
+            if len(expected) == len(head):
+                break
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - (1 << 16)))
+        tail_lines = f.read().split(b"\n")
+    if head != expected:
+        return False
+    if scan.ends_with_newline:
+        tail_lines.pop()
+    tail = [raw.decode("utf-8", errors="replace").removesuffix("\r") for raw in tail_lines[1:]][-_FAST_SAMPLE_LINES:]
+    got_tail = [r[0] or "" for r in con.execute(
+        f"select line from {table} where rowid > {last_rowid - len(tail)} order by rowid").fetchall()]
+    return not tail or got_tail == tail
+
+
 def _fast_insert(con, contract: LandingFile, source_name: str, text: "_TextFile", delimiter: str, header: list[str],
                  mapping: dict[str, int], extras: list[str], newline: str, data_lines: int, ends_with_newline: bool,
                  width: int, trim: str, delim: str, first_rowid: int) -> LoadedFile:
     last_line = data_lines + 1
     header_guard = sorted(_KNOWN_NAMES | {header[0].strip(_TRIM_CHARS).lower()})
     guard_sql = ", ".join(_sql_str(g) for g in header_guard)
+    # Trimming by the whole character set is slow in DuckDB; a line with none of the characters
+    # but the space (LF and CR end lines; the delimiter is never inside a field) is trimmed of spaces.
+    other = sorted(set(_TRIM_CHARS) - {" ", "\n", "\r", delimiter})
+    odd_class = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in other) + "]"
+
+    def trimmed(expr: str) -> str:
+        return f"(case when odd_chars then trim({expr}, {trim}) else trim({expr}) end)"
+
     # One row per physical line: n (the line), the text without its line end, the fields.
     con.execute(f"""
         create or replace temp table _fast_split as
-        select n, text, fields, len(fields) as field_count,
-               trim(replace(text, {delim}, ''), {trim}) = '' as is_blank
+        select n, text, fields, len(fields) as field_count, odd_chars,
+               {trimmed(f"replace(text, {delim}, '')")} = '' as is_blank
         from (
-            select rowid - {first_rowid} + 2 as n, coalesce(line, '') as text, string_split(coalesce(line, ''), {delim}) as fields
+            select rowid - {first_rowid} + 2 as n, coalesce(line, '') as text,
+                   string_split(coalesce(line, ''), {delim}) as fields,
+                   regexp_matches(coalesce(line, ''), {_sql_str(odd_class)}) as odd_chars
             from _fast_lines
         )
     """)
+    con.execute("drop table if exists _fast_lines")
     # A repeated header is told by the same test as the Python reader, on the few candidates.
     candidates = con.execute(f"""
         select n, fields from _fast_split
-        where not is_blank and field_count = {width} and lower(trim(fields[1], {trim})) in ({guard_sql})
+        where not is_blank and field_count = {width} and lower({trimmed('fields[1]')}) in ({guard_sql})
     """).fetchall()
     normalised_header = [normalise_header(h) for h in header]
-    repeated = [n for n, fields in candidates if [normalise_header(f) for f in fields[:width]] == normalised_header]
-    con.execute("create or replace temp table _fast_repeated (n bigint)")
-    if repeated:
-        con.executemany("insert into _fast_repeated values (?)", [(n,) for n in repeated])
     # Field too long (rare): decided in Python exactly as the Python reader decides it.
     long_rows = con.execute(f"""
         select n, fields from _fast_split
         where not is_blank and field_count = {width} and length(text) > {MAX_FIELD_CHARS}
-          and n not in (select n from _fast_repeated)
     """).fetchall()
-    mapped = list(mapping.items())
-    con.execute("create or replace temp table _fast_long (n bigint, detail varchar)")
-    too_long_rows = []
+    special: dict[int, tuple[str, str]] = {}
     for n, fields in long_rows:
-        too_long = [name for name, pos in mapped if len(fields[pos]) > MAX_FIELD_CHARS]
+        too_long = [name for name, pos in mapping.items() if len(fields[pos]) > MAX_FIELD_CHARS]
         if too_long:
-            too_long_rows.append((n, f"column {too_long[0]!r}: {len(fields[mapping[too_long[0]]]):,} characters "
-                                     f"(limit {MAX_FIELD_CHARS:,})"))
-    if too_long_rows:
-        con.executemany("insert into _fast_long values (?, ?)", too_long_rows)
-    raw_line = (f"left(text || case when n = {last_line} and not {str(ends_with_newline).lower()} then '' "
+            special[n] = ("field_too_long", f"column {too_long[0]!r}: {len(fields[mapping[too_long[0]]]):,} "
+                                            f"characters (limit {MAX_FIELD_CHARS:,})")
+    for n, fields in candidates:  # a repeated header comes before a long field
+        if [normalise_header(f) for f in fields[:width]] == normalised_header:
+            special[n] = ("repeated_header", "the header row again")
+    con.execute("create or replace temp table _fast_special (n bigint, reason varchar, detail varchar)")
+    if special:
+        con.executemany("insert into _fast_special values (?, ?, ?)", [(n, r, d) for n, (r, d) in special.items()])
+    raw_line = (f"left(s.text || case when s.n = {last_line} and not {str(ends_with_newline).lower()} then '' "
                 f"else {_sql_str(newline)} end, 2000)")
-    con.execute(f"""
-        create or replace temp table _fast_decided as
-        select n, fields, case
-                when field_count > {width} then 'too_many_fields'
-                when field_count < {width} then 'too_few_fields'
-                when n in (select n from _fast_repeated) then 'repeated_header'
-                when n in (select n from _fast_long) then 'field_too_long'
-            end as reason,
-            case
-                when field_count <> {width} then field_count || ' fields; the header has {width}'
-                when n in (select n from _fast_repeated) then 'the header row again'
-                when n in (select n from _fast_long) then (select detail from _fast_long where _fast_long.n = _fast_split.n)
-            end as detail,
-            {raw_line} as raw_line
-        from _fast_split
-        where not is_blank
-    """)
     try:
-        values = []
-        for column in contract.columns:
-            if column in mapping:
-                values.append(_clean_sql(f"fields[{mapping[column] + 1}]"))
-            else:
-                values.append("cast(null as varchar)")
+        # No '"' in the file, so no Excel text guard ="..." to unwrap: values are trimmed, '' is NULL.
+        values = [f"nullif({trimmed(f'fields[{mapping[c] + 1}]')}, '')" if c in mapping else "cast(null as varchar)"
+                  for c in contract.columns]
         con.execute(f"""
             insert into {RAW_SCHEMA}.{contract.name}
             select {', '.join(values)}, {_sql_str(source_name)}, n
-            from _fast_decided where reason is null order by n
+            from _fast_split
+            where not is_blank and field_count = {width} and n not in (select n from _fast_special)
         """)
         con.execute(f"""
             insert into {RAW_SCHEMA}.load_rejects
-            select {_sql_str(contract.name)}, {_sql_str(source_name)}, n, reason, detail, raw_line
-            from _fast_decided where reason is not null order by n
+            select {_sql_str(contract.name)}, {_sql_str(source_name)}, s.n,
+                case when s.field_count > {width} then 'too_many_fields'
+                     when s.field_count < {width} then 'too_few_fields'
+                     else x.reason end,
+                case when s.field_count <> {width} then s.field_count || ' fields; the header has {width}'
+                     else x.detail end,
+                {raw_line}
+            from _fast_split as s
+            left join _fast_special as x on x.n = s.n
+            where not s.is_blank and (s.field_count <> {width} or x.n is not null)
+            order by s.n
         """)
-        loaded, rejected = con.execute(
-            "select count(*) filter (where reason is null), count(*) filter (where reason is not null) from _fast_decided"
-        ).fetchall()[0]
-        blank = con.execute("select count(*) from _fast_split where is_blank").fetchall()[0][0]
+        loaded, rejected, blank = con.execute(f"""
+            select count(*) filter (where not is_blank and field_count = {width} and n not in (select n from _fast_special)),
+                   count(*) filter (where not is_blank and (field_count <> {width} or n in (select n from _fast_special))),
+                   count(*) filter (where is_blank)
+            from _fast_split
+        """).fetchall()[0]
     finally:
-        con.execute("drop table if exists _fast_decided")
-        con.execute("drop table if exists _fast_repeated")
-        con.execute("drop table if exists _fast_long")
+        con.execute("drop table if exists _fast_special")
     encoding = "utf-8-bom" if text.bom else "utf-8"
     return LoadedFile(contract.name, source_name, "csv", encoding, loaded + rejected, loaded, rejected,
                       ";".join(extras), blank, reader="duckdb")

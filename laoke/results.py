@@ -12,6 +12,8 @@ Input files (CSV, UTF-8 or GBK/GB18030, comma / tab / semicolon; headers case-in
 - replies (上行回复): ``phone``, ``text`` (内容), ``time``. Classified by laoke.replies.classify_reply.
 
 Decisions:
+- Text: each line is read as UTF-8, else GB18030 (a superset of GBK); a line that is neither
+  rejects its row (undecodable_text) rather than guessing at a phone or a reply.
 - A row that cannot be used (no parseable phone; a receipt for a phone the list did not send to;
   a reply without a readable time that is not an opt-out) is rejected: counted in the returned
   LoadResult and written to `campaigns.results_rejects` with file, line and field. Nothing is
@@ -122,28 +124,42 @@ def _header_key(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", text)
 
 
-def _decode(path: Path) -> tuple[str, str]:
+def _decode(path: Path) -> tuple[str, set[int]]:
+    """The file as text, each line decoded as UTF-8, else GB18030 (a superset of GBK), so a file of
+    GBK exports appended to UTF-8 ones reads. Lines that are neither are decoded with replacement
+    characters; their numbers are returned so their rows are rejected (undecodable_text)."""
     data = path.read_bytes()
     if not data.strip():
         raise LaokeError(f"{path}: the file is empty")
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
-        return data.decode("utf-8"), "utf-8"
+        return data.decode("utf-8"), set()
     except UnicodeDecodeError:
         pass
-    try:
-        return data.decode("gb18030"), "gb18030"
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise LaokeError(f"{path}: row {line}: text is neither UTF-8 nor GBK") from None
+    lines, bad = [], set()
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        for codec in ("utf-8", "gb18030"):
+            try:
+                lines.append(raw.decode(codec))
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            lines.append(raw.decode("gb18030", errors="replace"))
+            bad.add(number)
+    if 1 in bad:
+        raise LaokeError(f"{path}: row 1: the header is neither UTF-8 nor GBK text")
+    return "\n".join(lines), bad
 
 
-def _read_rows(path: Path, required: tuple[str, ...], optional: tuple[str, ...]) -> tuple[dict[str, int], list[tuple[int, list[str]]]]:
-    """(field -> column index, [(line number, values)]) for a platform CSV; header is line 1."""
+def _read_rows(path: Path, required: tuple[str, ...],
+               optional: tuple[str, ...]) -> tuple[dict[str, int], list[tuple[int, list[str]]], list[Reject]]:
+    """(field -> column index, [(line number, values)], undecodable rows) for a platform CSV;
+    the header is line 1."""
     if not path.is_file():
         raise LaokeError(f"{path}: no such file")
-    text, _ = _decode(path)
+    text, bad_lines = _decode(path)
     header_line = text.splitlines()[0]
     delimiter = max(_DELIMITERS, key=lambda d: (header_line.count(d), -_DELIMITERS.index(d)))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -161,13 +177,17 @@ def _read_rows(path: Path, required: tuple[str, ...], optional: tuple[str, ...])
                 f"accepted names: {', '.join(HEADER_ALIASES[name])})"
             )
     rows: list[tuple[int, list[str]]] = []
+    undecodable: list[Reject] = []
     line = reader.line_num
     for values in reader:
         start, line = line + 1, reader.line_num
         if not any(v.strip() for v in values):
             continue
+        if bad_lines and any(n in bad_lines for n in range(start, line + 1)):
+            undecodable.append(Reject(start, "(row)", "undecodable_text", None))
+            continue
         rows.append((start, values))
-    return mapping, rows
+    return mapping, rows, undecodable
 
 
 def _value(values: list[str], mapping: dict[str, int], name: str) -> str | None:
@@ -266,7 +286,7 @@ def load_receipts(warehouse: Path, path: Path, campaign_id: str, send_date: date
     send_date: which list of the campaign (default: its latest in the send ledger). Receipts for
     phones the list did not send to are rejected (field phone, reason not_in_send_list)."""
     path = Path(path)
-    mapping, rows = _read_rows(path, ("phone", "status"), ("time",))
+    mapping, rows, undecodable = _read_rows(path, ("phone", "status"), ("time",))
     source_file = path.name
     with connect(warehouse) as con:
         ensure_results_tables(con)
@@ -279,7 +299,7 @@ def load_receipts(warehouse: Path, path: Path, campaign_id: str, send_date: date
             "and treatment_group = 'treatment' and e164 is not null",
             {"c": campaign_id, "d": send_date},
         ).fetchall()}
-        records, rejects = [], []
+        records, rejects = [], list(undecodable)
         for line, values in rows:
             raw_phone = _value(values, mapping, "phone")
             e164 = normalize_phone(raw_phone).e164 if raw_phone else None
@@ -307,8 +327,9 @@ def load_receipts(warehouse: Path, path: Path, campaign_id: str, send_date: date
                       "campaign_id = $campaign_id and send_date = $send_date and source_file = $source_file",
                       {"campaign_id": campaign_id, "send_date": send_date, "source_file": source_file})
     counts = {s: int((frame["status"] == s).sum()) for s in ("delivered", "failed", "unknown")}
-    return LoadResult("receipts", source_file, len(rows), len(frame), len(rejects), counts, rejects,
-                      campaign_id, send_date)
+    rejects.sort(key=lambda r: r.source_row)
+    return LoadResult("receipts", source_file, len(rows) + len(undecodable), len(frame), len(rejects), counts,
+                      rejects, campaign_id, send_date)
 
 
 def load_replies(warehouse: Path, path: Path, campaign_id: str | None = None) -> LoadResult:
@@ -319,10 +340,10 @@ def load_replies(warehouse: Path, path: Path, campaign_id: str | None = None) ->
     Replies from phones no list reached are kept too (campaign_id null): an opt-out counts
     whoever sends it."""
     path = Path(path)
-    mapping, rows = _read_rows(path, ("phone", "text"), ("time",))
+    mapping, rows, undecodable = _read_rows(path, ("phone", "text"), ("time",))
     source_file = path.name
     loaded_at = datetime.now().replace(microsecond=0)
-    records, rejects = [], []
+    records, rejects = [], list(undecodable)
     for line, values in rows:
         raw_phone = _value(values, mapping, "phone")
         e164 = normalize_phone(raw_phone).e164 if raw_phone else None
@@ -386,7 +407,9 @@ def load_replies(warehouse: Path, path: Path, campaign_id: str | None = None) ->
                       "source_file = $source_file", {"source_file": source_file})
     classes = frame["reply_class"].fillna("none")
     counts = {c: int((classes == c).sum()) for c in (OPT_OUT, OPT_IN, "none")}
-    return LoadResult("replies", source_file, len(rows), len(frame), len(rejects), counts, rejects, campaign_id)
+    rejects.sort(key=lambda r: r.source_row)
+    return LoadResult("replies", source_file, len(rows) + len(undecodable), len(frame), len(rejects), counts,
+                      rejects, campaign_id)
 
 
 def _table_exists(con, schema: str, table: str) -> bool:

@@ -104,12 +104,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         print("no exported lists to evaluate" + (f" for {', '.join(args.campaigns)}" if args.campaigns else ""))
     for r in rows.itertuples(index=False):
         head = f"{r.campaign_id} {r.send_date:%Y-%m-%d}: {r.treated:,} treated, {r.control:,} control"
+        flag = "" if r.window_complete else " [attribution window not over yet]"
         if r.status == OK:
             print(f"{head}; converted {r.treated_rate:.2%} vs {r.control_rate:.2%}, lift {r.absolute_lift * 100:+.2f} "
                   f"points (95% CI {r.absolute_lift_ci_low * 100:+.2f} to {r.absolute_lift_ci_high * 100:+.2f}, "
-                  f"p = {r.p_value:.3f}){'' if r.window_complete else ' [window not over yet]'}")
+                  f"p = {r.p_value:.3f}){flag}")
         else:
-            print(f"{head}; {r.status}")
+            print(f"{head}; {r.status}{flag}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:

@@ -18,6 +18,7 @@ from laoke.campaigns import Campaign
 from laoke.errors import LaokeError
 from laoke.holdout import holdout_sql
 from laoke.messages import render
+from laoke.results import latest_reply_opt_outs
 from laoke.send_rules import RuleContext, apply_send_rules, sendable_classes
 from laoke.send_slots import assign_send_times
 from laoke.settings import rule
@@ -178,6 +179,9 @@ def build_send_list(campaign: Campaign, warehouse: Path, send_date: date | None 
                 f"campaign {campaign.id} ({campaign.source_file}): field audience: the filter does not run "
                 f"on main.{campaign.audience.mart}: {str(exc).splitlines()[0]}"
             ) from None
+        # An opt-out reply pulled in since the last build suppresses the phone at once.
+        members["is_opted_out"] = members["is_opted_out"].fillna(False).astype(bool) | members["e164"].isin(
+            latest_reply_opt_outs(con))
         prior_sends, prior_campaigns = _prior_sends(con, campaign, send_date, as_of)
         ctx = RuleContext(
             send_date=send_date,

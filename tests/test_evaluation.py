@@ -241,3 +241,26 @@ def test_opt_out_replies_reach_contact_preferences_after_the_build(evaluated):
                             "where campaign_id = 'winback_coupon' and segment = 'all'").fetchone()[0]
     assert {p[0] for p in phones} <= set(prefs.loc[prefs["is_opted_out"], "e164"])
     assert opted == len(phones)
+
+
+def test_campaign_lift_table_has_the_documented_columns(evaluated):
+    from laoke.evaluation import LIFT_COLUMN_DOCS, lift_for
+
+    with duckdb.connect(str(evaluated["warehouse"]), read_only=True) as con:
+        columns = [r[0] for r in con.execute("describe main.campaign_lift").fetchall()]
+    assert columns == list(LIFT_COLUMN_DOCS)
+    rows = lift_for(evaluated["warehouse"], "winback_coupon")
+    assert rows["segment"].iloc[0] == "all" and set(rows["segment"]) > {"all"}
+
+
+def test_evaluation_tables_show_no_raw_phones(evaluated):
+    import re
+
+    mobile = re.compile(r"1[3-9]\d{9}")
+    with duckdb.connect(str(evaluated["warehouse"]), read_only=True) as con:
+        columns = con.execute("select table_name, column_name from information_schema.columns where table_schema = 'main' "
+                              "and table_name like 'campaign_%' and data_type = 'VARCHAR'").fetchall()
+        assert {t for t, _ in columns} >= {"campaign_results", "campaign_customer_outcomes", "campaign_lift"}
+        for table, column in columns:
+            values = [v for (v,) in con.execute(f'select distinct "{column}" from main."{table}" where "{column}" is not null').fetchall()]
+            assert not [v for v in values if mobile.search(v)], f"main.{table}.{column} shows phones"

@@ -117,6 +117,17 @@ def test_receipts_gbk_with_chinese_headers_and_tabs(ledger_warehouse, tmp_path):
     assert result.counts == {"delivered": 1, "failed": 1, "unknown": 0}
 
 
+def test_lines_in_gbk_among_utf8_load_and_undecodable_lines_are_rejected(ledger_warehouse, tmp_path):
+    path = tmp_path / "replies.csv"
+    path.write_bytes("phone,text,time\n13800000001,退订,2024-06-10 11:00:00\n".encode("utf-8")
+                     + "13800000002,退订,2024-06-10 11:00:00\n".encode("gbk")
+                     + b"13800000003,\xff\xfe\xff,2024-06-10 11:00:00\n")
+    result = load_replies(ledger_warehouse, path)
+    assert (result.rows_in, result.rows_loaded, result.rows_rejected) == (3, 2, 1)
+    assert result.counts["opt_out"] == 2
+    assert [(r.source_row, r.reason) for r in result.rejects] == [(4, "undecodable_text")]
+
+
 def test_loading_the_same_file_twice_gives_no_duplicates(ledger_warehouse, tmp_path):
     receipts = _write(tmp_path / "receipts.csv", "phone,status\n13800000001,DELIVRD\n13800000002,DELIVRD\n")
     replies = _write(tmp_path / "replies.csv", "phone,text,time\n13800000001,T,2024-06-10 12:00:00\n")

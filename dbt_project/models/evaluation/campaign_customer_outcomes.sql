@@ -2,7 +2,8 @@
 {#- One row per member of every exported list (treatment and holdout): what came back for them.
     delivery_status (treatment only): delivered when any receipt says delivered, else failed when
     any says failed, else unknown; no_receipt when the platform sent none. The cost of a message is
-    cost_per_message times its SMS parts (a long message is billed per part). -#}
+    cost_per_message times its SMS parts (a long message is billed per part). Phones are joined on
+    but not shown: main is for analysts (the ledger in campaigns has them). -#}
 {%- set receipts_relation = source('campaigns', 'delivery_receipts') -%}
 {%- set replies_relation = source('campaigns', 'replies') -%}
 {#- Until every warehouse has run `laoke build` with ensure_results_tables, missing results tables
@@ -92,7 +93,6 @@ outcomes as (
         ledger.campaign_id,
         ledger.send_date,
         ledger.customer_id,
-        ledger.e164,
 
         -- dimensions
         ledger.segment,

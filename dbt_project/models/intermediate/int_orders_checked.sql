@@ -1,8 +1,129 @@
 {#- Every order row with the first reason it cannot be used (null = accepted). Refund rows
-    (status refunded, negative amount) are accepted: they are not purchases but reduce spend. -#}
-with orders as (
+    (status refunded, negative amount) are accepted: they are not purchases but reduce spend.
+
+    Incremental (one row per raw row, keyed by source_file + source_row): parsing the landing
+    text (stg_orders) is the costly step, so a build parses only the rows of landing files loaded
+    since the last build (raw.load_files.load_id above the one recorded in
+    intermediate.incremental_state) and re-decides, from the rows already parsed here:
+    - every row whose order_key a new row also has (which row of a key is first may change; the
+      first occurrence wins, in the order of source_file then source_row, as in a full build);
+    - every row whose future_timestamp decision the load date may change.
+    When the landing files of orders were reloaded or removed (a row's _load_id is no longer in
+    raw.load_files), when there is no state, or on `--full-refresh`, every row is parsed again.
+    A post-hook removes the rows of files no longer loaded. Internal columns: _load_id (the load
+    that read the row's file), _reprocessed (a row decided again, or a full build: downstream
+    models then check whether an accepted order changed), _built (when the row was decided). -#}
+{%- set state_ddl -%}{% raw -%}
+create table if not exists "{{ this.database }}"."intermediate"."incremental_state" (
+    model varchar, seen_stamp timestamp, seen_load_id bigint, detail varchar, built_at timestamp)
+{%- endraw %}{%- endset -%}
+{%- set drop_unloaded -%}{% raw -%}
+{%- if adapter.get_relation(this.database, 'raw', 'load_files') -%}
+delete from {{ this }}
+where _load_id is null
+    or _load_id not in (select load_id from "{{ this.database }}"."raw"."load_files" where table_name = 'orders')
+{%- endif -%}
+{%- endraw %}{%- endset -%}
+{%- set state_write -%}{% raw -%}
+delete from "{{ this.database }}"."intermediate"."incremental_state" where model = '{{ this.identifier }}';
+insert into "{{ this.database }}"."intermediate"."incremental_state"
+select
+    '{{ this.identifier }}',
+    (select max(_built) from {{ this }}),
+    {% if adapter.get_relation(this.database, 'raw', 'load_files') -%}
+    (select max(load_id) from "{{ this.database }}"."raw"."load_files" where table_name = 'orders'),
+    {%- else -%}
+    cast(null as bigint),
+    {%- endif %}
+    (select count(*) filter (where _built = (select max(_built) from {{ this }})) || ' rows decided' from {{ this }}),
+    current_timestamp
+{%- endraw %}{%- endset -%}
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['source_file', 'source_row'],
+    on_schema_change='append_new_columns',
+    pre_hook=state_ddl,
+    post_hook=[drop_unloaded, state_write]
+) }}
+
+{#- What this build parses: everything, or the files loaded since the last build. Decided when
+    the model is compiled (a literal list of files lets DuckDB filter raw rows before parsing). -#}
+{%- set run_stamp = "cast('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') ~ "' as timestamp)" -%}
+{%- set files_relation = adapter.get_relation(this.database, 'raw', 'load_files') if execute else none -%}
+{%- set incremental_build = false -%}
+{%- set new_files = [] -%}
+{%- set stg_columns = [] -%}
+{%- if execute and is_incremental() and files_relation is not none -%}
+    {%- set state_relation = adapter.get_relation(this.database, 'intermediate', 'incremental_state') -%}
+    {%- set own_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+    {%- if state_relation is not none and '_load_id' in own_columns and '_built' in own_columns -%}
+        {%- set decision -%}
+            select
+                (select max(seen_load_id) from {{ state_relation }} where model = '{{ this.identifier }}') as seen_load_id,
+                (select count(*) from (select distinct _load_id from {{ this }}) as built
+                 where built._load_id is null
+                    or built._load_id not in (select load_id from {{ files_relation }} where table_name = 'orders')) as unloaded
+        {%- endset -%}
+        {%- set row = run_query(decision).rows[0] -%}
+        {%- if row[0] is not none and row[1] == 0 -%}
+            {%- set incremental_build = true -%}
+            {%- set new_files = run_query("select source_file from " ~ files_relation ~ " where table_name = 'orders' and load_id > " ~ row[0] ~ " order by source_file").columns[0].values() -%}
+            {%- set stg_columns = adapter.get_columns_in_relation(ref('stg_orders')) | map(attribute='name') | list -%}
+        {%- endif -%}
+    {%- endif -%}
+{%- endif -%}
+
+with
+{%- if incremental_build %}
+
+new_orders as (
     select * from {{ ref('stg_orders') }}
+    where {% if new_files %}source_file in ({% for f in new_files %}'{{ f | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% endfor %}){% else %}false{% endif %}
 ),
+
+load_date as (
+    select load_date from {{ ref('int_as_of') }}
+),
+
+reevaluated_keys as (
+    select order_key from new_orders
+    union
+    select previous.order_key
+    from {{ this }} as previous
+    cross join load_date
+    where previous.rejection_reason = 'future_timestamp'
+        or (previous.ordered_at is not null and cast(previous.ordered_at as date) > load_date.load_date)
+),
+
+orders as (
+    select {% for c in stg_columns %}new_orders.{{ c }}, {% endfor %}false as _reprocessed
+    from new_orders
+    union all
+    select {% for c in stg_columns %}previous.{{ c }}, {% endfor %}true as _reprocessed
+    from {{ this }} as previous
+    where previous.order_key in (select order_key from reevaluated_keys)
+),
+
+stamp as (
+    select greatest(
+        {{ run_stamp }},
+        coalesce(max(_built) + interval '1 microsecond', {{ run_stamp }}),
+        coalesce((select max(seen_stamp) from "{{ this.database }}"."intermediate"."incremental_state") + interval '1 microsecond', {{ run_stamp }})
+    ) as built
+    from {{ this }}
+),
+{%- else %}
+
+orders as (
+    select *, true as _reprocessed from {{ ref('stg_orders') }}
+),
+
+stamp as (
+    select {{ run_stamp }} as built
+),
+{%- endif %}
 
 as_of as (
     select * from {{ ref('int_as_of') }}
@@ -12,14 +133,25 @@ undecodable as (
     {{ undecodable_rows('orders') }}
 ),
 
+loaded_files as (
+    {%- if files_relation is not none %}
+    select source_file, load_id from {{ files_relation }} where table_name = 'orders'
+    {%- else %}
+    select cast(null as {{ dbt.type_string() }}) as source_file, cast(null as bigint) as load_id where false
+    {%- endif %}
+),
+
 numbered as (
     select
         orders.*,
-        row_number() over (partition by orders.order_key order by orders.source_row) as order_key_occurrence,
-        undecodable.source_row is not null as has_undecodable_text
+        row_number() over (partition by orders.order_key order by orders.source_file, orders.source_row) as order_key_occurrence,
+        undecodable.source_row is not null as has_undecodable_text,
+        loaded_files.load_id as _load_id
     from orders
     left join undecodable
         on orders.source_file = undecodable.source_file and orders.source_row = undecodable.source_row
+    left join loaded_files
+        on orders.source_file = loaded_files.source_file
 ),
 
 checked as (
@@ -47,4 +179,6 @@ checked as (
     cross join as_of
 )
 
-select * from checked
+select checked.*, stamp.built as _built
+from checked
+cross join stamp
