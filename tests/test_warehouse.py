@@ -95,3 +95,27 @@ def test_cli_rejects_bad_date(capsys):
         main(["build", "--as-of", "31/10/2026"])
     assert exit_info.value.code == 2
     assert "not a date" in capsys.readouterr().err
+
+
+def test_lifecycle_history_keeps_one_snapshot_per_as_of(tmp_path):
+    """Building two as_of dates keeps both snapshots; rebuilding one replaces its rows; the change
+    between them is one query."""
+    from laoke.build import transform
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "orders.csv").write_text(
+        "customer_id,ordered_at,amount\na,2024-01-01,10\na,2024-01-20,10\nb,2024-03-01,20\n", encoding="utf-8")
+    warehouse = tmp_path / "w.duckdb"
+    build_warehouse(landing, warehouse, as_of=date(2024, 3, 31), load_date=date(2024, 12, 31), predictions=False)
+    transform(warehouse, as_of=date(2024, 5, 31), load_date=date(2024, 12, 31))
+    transform(warehouse, as_of=date(2024, 5, 31), load_date=date(2024, 12, 31))  # rebuilt: replaced, not added
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        history = con.execute("select as_of_date, customer_id, lifecycle_status from main.customer_lifecycle_history "
+                              "order by 1, 2").fetchall()
+        changes = con.execute("select customer_id, previous_status, lifecycle_status from main.customer_lifecycle_changes").fetchall()
+    assert history == [
+        (date(2024, 3, 31), "a", "active"), (date(2024, 3, 31), "b", "new"),
+        (date(2024, 5, 31), "a", "sleeping"), (date(2024, 5, 31), "b", "sleeping"),
+    ]
+    assert sorted(changes) == [("a", "active", "sleeping"), ("b", "new", "sleeping")]
