@@ -54,6 +54,7 @@ import io
 import operator
 import os
 import re
+import subprocess
 import unicodedata
 from collections import deque
 from dataclasses import dataclass
@@ -517,9 +518,18 @@ def _unguard_sql(expr: str) -> str:
     return f"case when starts_with({expr}, '=\"') then {unguarded} else {expr} end"
 
 
+# A value whose ends (after spaces) hold one of the trim characters other than the space: only
+# those are trimmed with the whole character set, which is several times slower in DuckDB than
+# trimming spaces (and gives the same result on every other value).
+_ODD_TRIM_CLASS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in sorted(set(_TRIM_CHARS) - {" "})) + "]"
+_ODD_EDGES = f"^ *{_ODD_TRIM_CLASS}|{_ODD_TRIM_CLASS} *$"
+
+
 def _clean_sql(expr: str) -> str:
     """_unguard_sql of a value trimmed in SQL, empty -> NULL (for Parquet, read by DuckDB)."""
-    return _unguard_sql(f"nullif(trim({expr}, {_sql_str(_TRIM_CHARS)}), '')")
+    trimmed = (f"(case when regexp_matches({expr}, {_sql_str(_ODD_EDGES)}) "
+               f"then trim({expr}, {_sql_str(_TRIM_CHARS)}) else trim({expr}) end)")
+    return _unguard_sql(f"nullif({trimmed}, '')")
 
 
 class _RawWriter:
@@ -624,26 +634,21 @@ def _load_csv_fast(con, contract: LandingFile, path: Path, source_name: str, tex
     scan = _fast_scan(path)
     if scan is None:
         return None
-    width = len(header)
-    newline = "\r\n" if scan.crlf else "\n"
     # Physical lines after the header: every line end but the header's, plus an unterminated last line.
     data_lines = scan.newlines - 1 + (0 if scan.ends_with_newline else 1)
     if data_lines <= 0:
         return None  # a header-only file: nothing to gain
-    trim = _sql_str(_TRIM_CHARS)
-    delim = _sql_str(delimiter)
     new_line = "'\\r\\n'" if scan.crlf else "'\\n'"  # DuckDB's escaped spelling of the line end
     read = (f"read_csv({_sql_str(str(path))}, header = false, columns = {{'line': 'VARCHAR'}}, "
             f"delim = {_sql_str(_FAST_DELIMITER)}, quote = '', escape = '', skip = 1, auto_detect = false, "
             f"strict_mode = false, new_line = {new_line}, max_line_size = 1073741824)")
-    # A trial scan on a connection of its own: an error there cannot abort the load's transaction.
+    # A trial scan (streamed, nothing kept) on a connection of its own: a reader error there
+    # cannot abort the load's transaction.
     try:
         from laoke.warehouse import duckdb_config
 
         with duckdb.connect(config=duckdb_config()) as trial:
-            trial.execute("set preserve_insertion_order = true")
-            trial.execute(f"create temp table _trial as select line from {read}")
-            if not _fast_lines_trusted(trial, "_trial", path, scan, data_lines):
+            if trial.execute(f"select count(*) from {read}").fetchall()[0][0] != data_lines:
                 return None
     except duckdb.Error:
         return None
@@ -652,25 +657,24 @@ def _load_csv_fast(con, contract: LandingFile, path: Path, source_name: str, tex
     try:
         # Rows are numbered by rowid, in insertion (= file) order; inside a transaction rowids start
         # at an offset, so the first row's is subtracted. Contiguous, one row per line, or no trust.
-        count, first_rowid, last_rowid = con.execute(
-            "select count(*), min(rowid), max(rowid) from _fast_lines").fetchall()[0]
-        if count != data_lines or last_rowid - first_rowid + 1 != count:
+        trusted, first_rowid = _fast_lines_trusted(con, path, scan, data_lines)
+        if not trusted:
             return None
-        return _fast_insert(con, contract, source_name, text, delimiter, header, mapping, extras, newline,
-                            data_lines, scan.ends_with_newline, width, trim, delim, first_rowid)
+        return _fast_insert(con, contract, source_name, text, delimiter, header, mapping, extras,
+                            "\r\n" if scan.crlf else "\n", data_lines, scan.ends_with_newline, first_rowid)
     finally:
         con.execute("drop table if exists _fast_lines")
-        con.execute("drop table if exists _fast_split")
 
 
-def _fast_lines_trusted(con, table: str, path: Path, scan: _FastScan, data_lines: int) -> bool:
+def _fast_lines_trusted(con, path: Path, scan: _FastScan, data_lines: int) -> tuple[bool, int]:
     """One row per physical line, numbered by rowid without gaps, and the first and last lines as
     DuckDB read them equal to the lines Python reads."""
-    count, first_rowid, last_rowid = con.execute(f"select count(*), min(rowid), max(rowid) from {table}").fetchall()[0]
+    count, first_rowid, last_rowid = con.execute(
+        "select count(*), min(rowid), max(rowid) from _fast_lines").fetchall()[0]
     if count != data_lines or last_rowid - first_rowid + 1 != count:
-        return False
+        return False, 0
     head = [r[0] or "" for r in con.execute(
-        f"select line from {table} where rowid < {first_rowid + _FAST_SAMPLE_LINES} order by rowid").fetchall()]
+        f"select line from _fast_lines where rowid < {first_rowid + _FAST_SAMPLE_LINES} order by rowid").fetchall()]
     expected = []
     with open(path, "rb") as f:
         f.readline()
@@ -682,62 +686,64 @@ def _fast_lines_trusted(con, table: str, path: Path, scan: _FastScan, data_lines
         f.seek(max(0, size - (1 << 16)))
         tail_lines = f.read().split(b"\n")
     if head != expected:
-        return False
+        return False, 0
     if scan.ends_with_newline:
         tail_lines.pop()
     tail = [raw.decode("utf-8", errors="replace").removesuffix("\r") for raw in tail_lines[1:]][-_FAST_SAMPLE_LINES:]
     got_tail = [r[0] or "" for r in con.execute(
-        f"select line from {table} where rowid > {last_rowid - len(tail)} order by rowid").fetchall()]
-    return not tail or got_tail == tail
+        f"select line from _fast_lines where rowid > {last_rowid - len(tail)} order by rowid").fetchall()]
+    return (not tail or got_tail == tail), first_rowid
 
 
 def _fast_insert(con, contract: LandingFile, source_name: str, text: "_TextFile", delimiter: str, header: list[str],
                  mapping: dict[str, int], extras: list[str], newline: str, data_lines: int, ends_with_newline: bool,
-                 width: int, trim: str, delim: str, first_rowid: int) -> LoadedFile:
+                 first_rowid: int) -> LoadedFile:
+    """The Python reader's decisions in SQL over _fast_lines (one row per line): a first pass keeps
+    the few lines that are not plain rows (blank, wrong width, a possible repeated header, a long
+    line), a second pass inserts every other line."""
+    width = len(header)
+    trim, delim = _sql_str(_TRIM_CHARS), _sql_str(delimiter)
     last_line = data_lines + 1
     header_guard = sorted(_KNOWN_NAMES | {header[0].strip(_TRIM_CHARS).lower()})
     guard_sql = ", ".join(_sql_str(g) for g in header_guard)
-    # Trimming by the whole character set is slow in DuckDB; a line with none of the characters
-    # but the space (LF and CR end lines; the delimiter is never inside a field) is trimmed of spaces.
+    # Trimming by the whole character set is slow in DuckDB: unless the file holds one of the
+    # characters other than the space (LF and CR end lines; the delimiter is never inside a
+    # field), values are trimmed of spaces only.
     other = sorted(set(_TRIM_CHARS) - {" ", "\n", "\r", delimiter})
     odd_class = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in other) + "]"
+    odd = con.execute(f"select coalesce(bool_or(regexp_matches(line, {_sql_str(odd_class)})), false) "
+                      "from _fast_lines").fetchall()[0][0]
 
     def trimmed(expr: str) -> str:
-        return f"(case when odd_chars then trim({expr}, {trim}) else trim({expr}) end)"
+        return f"trim({expr}, {trim})" if odd else f"trim({expr})"
 
-    # One row per physical line: n (the line), the text without its line end, the fields.
+    numbered = f"(select rowid - {first_rowid} + 2 as n, coalesce(line, '') as text from _fast_lines)"
     con.execute(f"""
-        create or replace temp table _fast_split as
-        select n, text, fields, len(fields) as field_count, odd_chars,
-               {trimmed(f"replace(text, {delim}, '')")} = '' as is_blank
+        create or replace temp table _fast_other as
+        select n, text, fields, field_count, is_blank
         from (
-            select rowid - {first_rowid} + 2 as n, coalesce(line, '') as text,
-                   string_split(coalesce(line, ''), {delim}) as fields,
-                   regexp_matches(coalesce(line, ''), {_sql_str(odd_class)}) as odd_chars
-            from _fast_lines
+            select n, text, fields, len(fields) as field_count, {trimmed(f"replace(text, {delim}, '')")} = '' as is_blank
+            from (select n, text, string_split(text, {delim}) as fields from {numbered})
         )
+        where is_blank or field_count <> {width} or length(text) > {MAX_FIELD_CHARS}
+            or lower({trimmed('fields[1]')}) in ({guard_sql})
     """)
-    con.execute("drop table if exists _fast_lines")
-    # A repeated header is told by the same test as the Python reader, on the few candidates.
+    # A repeated header and a field too long: told in Python, exactly as the Python reader tells them.
     candidates = con.execute(f"""
-        select n, fields from _fast_split
-        where not is_blank and field_count = {width} and lower({trimmed('fields[1]')}) in ({guard_sql})
+        select n, fields, length(text) > {MAX_FIELD_CHARS} from _fast_other
+        where not is_blank and field_count = {width}
     """).fetchall()
     normalised_header = [normalise_header(h) for h in header]
-    # Field too long (rare): decided in Python exactly as the Python reader decides it.
-    long_rows = con.execute(f"""
-        select n, fields from _fast_split
-        where not is_blank and field_count = {width} and length(text) > {MAX_FIELD_CHARS}
-    """).fetchall()
     special: dict[int, tuple[str, str]] = {}
-    for n, fields in long_rows:
-        too_long = [name for name, pos in mapping.items() if len(fields[pos]) > MAX_FIELD_CHARS]
+    for n, fields, long_line in candidates:
+        if fields[0].strip(_TRIM_CHARS).lower() in header_guard and \
+                [normalise_header(f) for f in fields[:width]] == normalised_header:
+            special[n] = ("repeated_header", "the header row again")
+            continue
+        too_long = [name for name, pos in mapping.items() if len(fields[pos]) > MAX_FIELD_CHARS] if long_line else []
         if too_long:
             special[n] = ("field_too_long", f"column {too_long[0]!r}: {len(fields[mapping[too_long[0]]]):,} "
                                             f"characters (limit {MAX_FIELD_CHARS:,})")
-    for n, fields in candidates:  # a repeated header comes before a long field
-        if [normalise_header(f) for f in fields[:width]] == normalised_header:
-            special[n] = ("repeated_header", "the header row again")
     con.execute("create or replace temp table _fast_special (n bigint, reason varchar, detail varchar)")
     if special:
         con.executemany("insert into _fast_special values (?, ?, ?)", [(n, r, d) for n, (r, d) in special.items()])
@@ -750,8 +756,12 @@ def _fast_insert(con, contract: LandingFile, source_name: str, text: "_TextFile"
         con.execute(f"""
             insert into {RAW_SCHEMA}.{contract.name}
             select {', '.join(values)}, {_sql_str(source_name)}, n
-            from _fast_split
-            where not is_blank and field_count = {width} and n not in (select n from _fast_special)
+            from (select n, string_split(text, {delim}) as fields from {numbered})
+            where n not in (
+                select n from _fast_other where is_blank or field_count <> {width}
+                union all
+                select n from _fast_special
+            )
         """)
         con.execute(f"""
             insert into {RAW_SCHEMA}.load_rejects
@@ -762,19 +772,20 @@ def _fast_insert(con, contract: LandingFile, source_name: str, text: "_TextFile"
                 case when s.field_count <> {width} then s.field_count || ' fields; the header has {width}'
                      else x.detail end,
                 {raw_line}
-            from _fast_split as s
+            from _fast_other as s
             left join _fast_special as x on x.n = s.n
             where not s.is_blank and (s.field_count <> {width} or x.n is not null)
             order by s.n
         """)
-        loaded, rejected, blank = con.execute(f"""
-            select count(*) filter (where not is_blank and field_count = {width} and n not in (select n from _fast_special)),
-                   count(*) filter (where not is_blank and (field_count <> {width} or n in (select n from _fast_special))),
+        rejected, blank = con.execute(f"""
+            select count(*) filter (where not is_blank and (field_count <> {width} or n in (select n from _fast_special))),
                    count(*) filter (where is_blank)
-            from _fast_split
+            from _fast_other
         """).fetchall()[0]
     finally:
         con.execute("drop table if exists _fast_special")
+        con.execute("drop table if exists _fast_other")
+    loaded = data_lines - blank - rejected
     encoding = "utf-8-bom" if text.bom else "utf-8"
     return LoadedFile(contract.name, source_name, "csv", encoding, loaded + rejected, loaded, rejected,
                       ";".join(extras), blank, reader="duckdb")
@@ -984,18 +995,17 @@ def _classify_phones_and_replies(con, region: str, reclassify: bool) -> None:
     con.execute("drop table _phones_used")
     chunks = [texts[i:i + _PHONE_CHUNK] for i in range(0, len(texts), _PHONE_CHUNK)]
     del texts
-    workers = min(os.cpu_count() or 1, len(chunks))
-    if workers > 1 and sum(len(c) for c in chunks) >= _PHONE_PARALLEL_MIN:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            tables = pool.map(_phone_rows, chunks, [region] * len(chunks))
-            for table in tables:
+    workers = _phone_workers(chunks)
+    done = 0
+    if workers > 1:
+        try:
+            for table in _classify_in_workers(chunks, region, workers):
                 _insert_phone_rows(con, table)
-    else:
-        for chunk in chunks:
-            _insert_phone_rows(con, _phone_rows(chunk, region))
+                done += 1
+        except (OSError, subprocess.SubprocessError, pa.ArrowException):
+            pass  # the chunks not classified yet are classified here, one after another
+    for chunk in chunks[done:]:
+        _insert_phone_rows(con, _phone_rows(chunk, region))
 
     texts = [r[0] for r in con.execute(
         f"select distinct reply_text from {RAW_SCHEMA}.opt_outs where reply_text is not null order by 1"
@@ -1008,6 +1018,52 @@ def _classify_phones_and_replies(con, region: str, reclassify: bool) -> None:
         "select cast(reply_text as varchar) as reply_text, cast(reply_class as varchar) as reply_class from _replies_df order by 1"
     )
     con.unregister("_replies_df")
+
+
+def _phone_workers(chunks: list[list[str]]) -> int:
+    """Worker processes for classifying phones: one per core when there are many phones."""
+    if sum(len(c) for c in chunks) < _PHONE_PARALLEL_MIN:
+        return 1
+    return min(os.cpu_count() or 1, len(chunks))
+
+
+def _classify_in_workers(chunks: list[list[str]], region: str, workers: int) -> Iterator[pa.Table]:
+    """Classifies the chunks in `workers` processes (`python -m laoke.landing classify-phones`),
+    each reading its chunks from a Parquet file and writing one Parquet file per chunk; yields
+    the results in chunk order. A plain subprocess: nothing of the caller's __main__ is re-run."""
+    import subprocess
+    import sys
+    import tempfile
+
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory(prefix="laoke_phones_") as tmp:
+        folder = Path(tmp)
+        assigned: list[list[int]] = [list(range(w, len(chunks), workers)) for w in range(workers)]
+        procs = []
+        for w, indexes in enumerate(assigned):
+            for i in indexes:
+                pq.write_table(pa.table({"raw": pa.array(chunks[i], pa.string())}), folder / f"in-{i:06d}.parquet")
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "laoke.landing", "classify-phones", str(folder), region,
+                 *(str(i) for i in indexes)],
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                    [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])},
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            ))
+        errors = [proc.communicate()[1] for proc in procs]
+        if any(proc.returncode for proc in procs):
+            raise subprocess.SubprocessError(b"".join(errors).decode(errors="replace")[-2000:])
+        for i in range(len(chunks)):
+            yield pq.read_table(folder / f"out-{i:06d}.parquet")
+
+
+def _classify_phones_worker(folder: Path, region: str, indexes: list[int]) -> None:
+    import pyarrow.parquet as pq
+
+    for i in indexes:
+        texts = pq.read_table(folder / f"in-{i:06d}.parquet").column("raw").to_pylist()
+        pq.write_table(_phone_rows(texts, region), folder / f"out-{i:06d}.parquet")
 
 
 def _insert_phone_rows(con, table: pa.Table) -> None:
@@ -1127,3 +1183,10 @@ def _load(con, fingerprints: dict[str, list[tuple[str, Path, tuple[int, int, str
 
 def _format_of(source: str) -> str:
     return "parquet" if source.lower().endswith(PARQUET_SUFFIXES) else "csv"
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) > 3 and sys.argv[1] == "classify-phones":
+        _classify_phones_worker(Path(sys.argv[2]), sys.argv[3], [int(i) for i in sys.argv[4:]])

@@ -16,14 +16,23 @@ import duckdb
 from laoke.errors import LaokeError
 
 
+# The same variables and defaults as dbt_project/profiles.yml, so dbt and laoke's own steps
+# (loader, send lists, evaluation) share one budget. Unset, the temp directory is DuckDB's default
+# for a database file (<warehouse>.tmp), which is also what the profile uses.
+DEFAULT_THREADS = "2"
+DEFAULT_MEMORY_LIMIT = "12GB"
+
+
 def duckdb_config() -> dict[str, str]:
-    """DuckDB settings from the environment (the same variables dbt's profile reads)."""
+    """DuckDB settings from the environment (the same variables dbt's profile reads):
+    LAOKE_DUCKDB_THREADS, LAOKE_DUCKDB_MEMORY_LIMIT, LAOKE_DUCKDB_TEMP_DIRECTORY."""
     config = {
-        "threads": os.environ.get("LAOKE_DUCKDB_THREADS", "2"),
-        "memory_limit": os.environ.get("LAOKE_DUCKDB_MEMORY_LIMIT", "12GB"),
+        "threads": os.environ.get("LAOKE_DUCKDB_THREADS", "").strip() or DEFAULT_THREADS,
+        "memory_limit": os.environ.get("LAOKE_DUCKDB_MEMORY_LIMIT", "").strip() or DEFAULT_MEMORY_LIMIT,
     }
-    temp = os.environ.get("LAOKE_DUCKDB_TEMP_DIRECTORY")
+    temp = os.environ.get("LAOKE_DUCKDB_TEMP_DIRECTORY", "").strip()
     if temp:
+        Path(temp).mkdir(parents=True, exist_ok=True)
         config["temp_directory"] = temp
     return config
 

@@ -258,8 +258,9 @@ def test_a_changed_or_removed_file_reloads_and_equals_a_full_refresh(store, day_
     root, landing, warehouse = store
     day, order_id = day_four
     assert query(warehouse, f"select cast(gross_amount as double) from main.orders where order_key = '{order_id}'") == [(123.45,)]
+    # the customers part is gone: the merge it caused is undone
     assert query(warehouse, "select count(*) from intermediate.int_customer_identity "
-                            "where customer_id = 'C-NEW-SAME-PHONE'") == [(0,)]
+                            "where survivor_customer_id = 'C-NEW-SAME-PHONE' and customer_id <> survivor_customer_id") == [(0,)]
     assert_same_as_full_refresh(landing, warehouse, tmp_path, day)
 
 
@@ -393,3 +394,27 @@ def test_fast_path_loads_what_the_python_reader_loads(tmp_path, monkeypatch, con
         if mode == "duckdb" and len(content.splitlines()) > 1:
             assert [a.reader for a in audit if a.table_name == "orders"] == ["duckdb"]
     assert results["duckdb"] == results["python"]
+
+
+def test_phones_classified_in_worker_processes_equal_one_process(tmp_path, monkeypatch):
+    import laoke.landing as landing_module
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    phones = ["13812345678", "+86 139 0000 1111", "0571-88886666", "1381234", "", "12012345678", "17012345678",
+              "１３８１２３４５６７８", "+1 415 555 0100", "not a phone", "13812345678.0", "1.38123457E+10"]
+    (landing / "orders.csv").write_text(HEADER + "c1,2024-06-01,10,o1\n")
+    (landing / "customers.csv").write_text("customer_id,phone\n" + "".join(f"c{i},{p}\n" for i, p in enumerate(phones)))
+    serial = duckdb.connect()
+    load_landing(serial, landing)
+    monkeypatch.setattr(landing_module, "_PHONE_PARALLEL_MIN", 1)
+    monkeypatch.setattr(landing_module, "_PHONE_CHUNK", 3)
+
+    def not_here(*args):
+        raise AssertionError("classified in the loading process, not in the workers")
+
+    monkeypatch.setattr(landing_module, "_phone_rows", not_here)
+    workers = duckdb.connect()
+    load_landing(workers, landing)
+    assert raw_state(workers)["phones"] == raw_state(serial)["phones"]
+    assert len(raw_state(serial)["phones"]) == len([p for p in phones if p])

@@ -51,7 +51,7 @@ select
 {#- What this build parses: everything, or the files loaded since the last build. Decided when
     the model is compiled (a literal list of files lets DuckDB filter raw rows before parsing). -#}
 {%- set run_stamp = "cast('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') ~ "' as timestamp)" -%}
-{%- set files_relation = adapter.get_relation(this.database, 'raw', 'load_files') if execute else none -%}
+{%- set files_relation = adapter.get_relation(target.database, 'raw', 'load_files') if execute else none -%}
 {%- set incremental_build = false -%}
 {%- set new_files = [] -%}
 {%- set stg_columns = [] -%}
@@ -167,8 +167,13 @@ checked as (
             when amount is null then 'unparseable_amount'
             -- Optional numbers that are present but not numbers: the row is misaligned or
             -- hand-edited; rejected with a reason rather than read as the default (1 item, no discount).
-            when quantity_text is not null and {{ parse_number('quantity_text') }} is null then 'unparseable_quantity'
-            when discount_amount_text is not null and {{ parse_number('discount_amount_text') }} is null then 'unparseable_discount_amount'
+            -- stg_orders reads an unparseable value as the default, so only a default value is
+            -- parsed again (most rows are '1' item and '0.00' discount: no second parse).
+            when quantity_text is not null and (quantity is null or quantity = 1) and quantity_text <> '1'
+                and {{ parse_number('quantity_text') }} is null then 'unparseable_quantity'
+            when discount_amount_text is not null and (discount_amount is null or discount_amount = 0)
+                and discount_amount_text not in ('0', '0.0', '0.00')
+                and {{ parse_number('discount_amount_text') }} is null then 'unparseable_discount_amount'
             when status is null then 'unknown_status'
             when status = 'test' then 'test_order'
             when amount < 0 and status <> 'refunded' then 'negative_amount_not_refund'
