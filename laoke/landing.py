@@ -972,7 +972,8 @@ def _phone_rows(texts: list[str], region: str) -> pa.Table:
 def _classify_phones_and_replies(con, region: str, reclassify: bool) -> None:
     """raw.phone_numbers holds every distinct phone text of customers and opt_outs, classified.
     Only texts not classified yet are classified (all of them when `reclassify`); texts no
-    longer in any file are removed, so the table equals a classification from scratch."""
+    longer in any file are removed, so the table equals a classification from scratch. The texts
+    go to Python a chunk at a time (tens of millions of Python strings would not fit)."""
     from laoke.replies import classify_reply
 
     if reclassify:
@@ -987,25 +988,29 @@ def _classify_phones_and_replies(con, region: str, reclassify: bool) -> None:
     )
     con.execute(f"delete from {RAW_SCHEMA}.phone_numbers where raw_phone not in (select phone from _phones_used)")
     con.execute(
-        f"create or replace temp table _phones_new as select phone from _phones_used "
-        f"where phone not in (select raw_phone from {RAW_SCHEMA}.phone_numbers) order by phone"
+        f"create or replace temp table _phones_new as "
+        f"select phone, (row_number() over (order by phone) - 1) // {_PHONE_CHUNK} as chunk from _phones_used "
+        f"where phone not in (select raw_phone from {RAW_SCHEMA}.phone_numbers)"
     )
-    texts = [r[0] for r in con.execute("select phone from _phones_new order by phone").fetchall()]
-    con.execute("drop table _phones_new")
     con.execute("drop table _phones_used")
-    chunks = [texts[i:i + _PHONE_CHUNK] for i in range(0, len(texts), _PHONE_CHUNK)]
-    del texts
-    workers = _phone_workers(chunks)
+    total = con.execute("select count(*) from _phones_new").fetchall()[0][0]
+    chunks = -(-total // _PHONE_CHUNK)
+
+    def chunk_texts(i: int) -> list[str]:
+        return [r[0] for r in con.execute("select phone from _phones_new where chunk = ? order by phone", [i]).fetchall()]
+
     done = 0
+    workers = min(os.cpu_count() or 1, chunks) if total >= _PHONE_PARALLEL_MIN else 1
     if workers > 1:
         try:
-            for table in _classify_in_workers(chunks, region, workers):
+            for table in _classify_in_workers(chunk_texts, chunks, region, workers):
                 _insert_phone_rows(con, table)
                 done += 1
         except (OSError, subprocess.SubprocessError, pa.ArrowException):
             pass  # the chunks not classified yet are classified here, one after another
-    for chunk in chunks[done:]:
-        _insert_phone_rows(con, _phone_rows(chunk, region))
+    for i in range(done, chunks):
+        _insert_phone_rows(con, _phone_rows(chunk_texts(i), region))
+    con.execute("drop table _phones_new")
 
     texts = [r[0] for r in con.execute(
         f"select distinct reply_text from {RAW_SCHEMA}.opt_outs where reply_text is not null order by 1"
@@ -1020,18 +1025,10 @@ def _classify_phones_and_replies(con, region: str, reclassify: bool) -> None:
     con.unregister("_replies_df")
 
 
-def _phone_workers(chunks: list[list[str]]) -> int:
-    """Worker processes for classifying phones: one per core when there are many phones."""
-    if sum(len(c) for c in chunks) < _PHONE_PARALLEL_MIN:
-        return 1
-    return min(os.cpu_count() or 1, len(chunks))
-
-
-def _classify_in_workers(chunks: list[list[str]], region: str, workers: int) -> Iterator[pa.Table]:
+def _classify_in_workers(chunk_texts, chunks: int, region: str, workers: int) -> Iterator[pa.Table]:
     """Classifies the chunks in `workers` processes (`python -m laoke.landing classify-phones`),
-    each reading its chunks from a Parquet file and writing one Parquet file per chunk; yields
-    the results in chunk order. A plain subprocess: nothing of the caller's __main__ is re-run."""
-    import subprocess
+    each reading its chunks from Parquet files and writing one Parquet file per chunk; yields the
+    results in chunk order. A plain subprocess: nothing of the caller's __main__ is re-run."""
     import sys
     import tempfile
 
@@ -1039,14 +1036,13 @@ def _classify_in_workers(chunks: list[list[str]], region: str, workers: int) -> 
 
     with tempfile.TemporaryDirectory(prefix="laoke_phones_") as tmp:
         folder = Path(tmp)
-        assigned: list[list[int]] = [list(range(w, len(chunks), workers)) for w in range(workers)]
+        for i in range(chunks):
+            pq.write_table(pa.table({"raw": pa.array(chunk_texts(i), pa.string())}), folder / f"in-{i:06d}.parquet")
         procs = []
-        for w, indexes in enumerate(assigned):
-            for i in indexes:
-                pq.write_table(pa.table({"raw": pa.array(chunks[i], pa.string())}), folder / f"in-{i:06d}.parquet")
+        for w in range(workers):
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "laoke.landing", "classify-phones", str(folder), region,
-                 *(str(i) for i in indexes)],
+                 *(str(i) for i in range(w, chunks, workers))],
                 env={**os.environ, "PYTHONPATH": os.pathsep.join(
                     [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])},
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -1054,7 +1050,7 @@ def _classify_in_workers(chunks: list[list[str]], region: str, workers: int) -> 
         errors = [proc.communicate()[1] for proc in procs]
         if any(proc.returncode for proc in procs):
             raise subprocess.SubprocessError(b"".join(errors).decode(errors="replace")[-2000:])
-        for i in range(len(chunks)):
+        for i in range(chunks):
             yield pq.read_table(folder / f"out-{i:06d}.parquet")
 
 
