@@ -17,6 +17,9 @@ Phases, each in a process of its own (so each has its own peak RSS), in this ord
                        run again on DuckDB outside dbt), and lifetimes'
                        summary_data_from_transaction_data on the same orders; the numbers of a
                        random sample of customers are compared
+  predictions          BG/NBD + Gamma-Gamma fit and scoring of (at most) 1,000,000 customers of
+                       customer_rfm, laoke (numpy/scipy) vs lifetimes' fitters (issue 8's targets:
+                       <= 10 s, >= 10x faster, parameters within 0.1%); see benchmarks/predictions.py
   day                  one new day of orders (+ lines) written as orders_YYYYMMDD / order_lines_
                        files beside the store (removed at the end)
   incremental load     only the new files are read
@@ -61,6 +64,7 @@ SEND_LIST_CUSTOMERS = 1_000_000
 SEND_SLOT_MAX_MESSAGES = 5_000
 EVALUATED_CAMPAIGN = "birthday_week"
 LIFETIMES_SAMPLE = 2000
+PREDICTION_CUSTOMERS = 1_000_000
 
 
 def parse_size(text: str) -> int:
@@ -147,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--regenerate", action="store_true", help="generate the store again even if cached")
     parser.add_argument("--skip", default="", help="comma-separated phases to skip (e.g. 'lifetimes,evaluation')")
     parser.add_argument("--keep-warehouse", action="store_true", help="keep the warehouse file after the run")
+    parser.add_argument("--data", type=Path, default=DATA,
+                        help="folder for the generated stores, warehouses and results (default: benchmarks/data)")
     parser.add_argument("--only", default="", help="comma-separated phases to run again on the kept warehouse "
                         "of an earlier run (with --keep-warehouse), e.g. 'send list,evaluation'")
     args = parser.parse_args(argv)
@@ -155,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     fmt = args.format or ("csv" if lines <= 10_000_000 else "parquet")
     label = args.size.lower()
     customers = round(lines / LINES_PER_CUSTOMER)
-    store = DATA / f"{label}-{fmt}"
-    work = DATA / f"run-{label}-{fmt}"
+    data = args.data.resolve()
+    store = data / f"{label}-{fmt}"
+    work = data / f"run-{label}-{fmt}"
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     if only:
         args.keep_warehouse = True
@@ -166,12 +173,13 @@ def main(argv: list[str] | None = None) -> int:
         if work.exists():
             shutil.rmtree(work)
         work.mkdir(parents=True)
-    tmp = Path(os.environ.get("LAOKE_DUCKDB_TEMP_DIRECTORY") or DATA / "tmp")
+    tmp = Path(os.environ.get("LAOKE_DUCKDB_TEMP_DIRECTORY") or data / "tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("LAOKE_DUCKDB_THREADS", str(os.cpu_count() or 2))
     env.setdefault("LAOKE_DUCKDB_MEMORY_LIMIT", "10GB")
     env.setdefault("LAOKE_DUCKDB_TEMP_DIRECTORY", str(tmp))
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the laoke CLI sets it (measured faster for these fits)
     env["LAOKE_DATA"] = str(work / "laoke_data")
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     config = {
@@ -186,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
           f"DuckDB threads={env['LAOKE_DUCKDB_THREADS']} memory_limit={env['LAOKE_DUCKDB_MEMORY_LIMIT']} "
           f"temp_directory={env['LAOKE_DUCKDB_TEMP_DIRECTORY']}", flush=True)
     results: list[dict] = []
-    phases = ["generate", "load", "floor", "full build", "btyd", "day", "incremental load", "incremental build",
+    phases = ["generate", "load", "floor", "full build", "btyd", "predictions", "day", "incremental load", "incremental build",
               "send list", "evaluation"]
     if only:
         unknown = [p for p in only if p not in phases]
@@ -212,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             for leftover in work.glob("warehouse.duckdb*"):
                 leftover.unlink() if leftover.is_file() else shutil.rmtree(leftover)
     summary = summarise(results, config)
-    out = DATA / f"results-{label}-{fmt}{'-only' if only else ''}.json"
+    out = data / f"results-{label}-{fmt}{'-only' if only else ''}.json"
     out.write_text(json.dumps({"config": {k: v for k, v in config.items() if k != "env"},
                                "settings": {k: env[k] for k in ("LAOKE_DUCKDB_THREADS", "LAOKE_DUCKDB_MEMORY_LIMIT", "LAOKE_DUCKDB_TEMP_DIRECTORY")},
                                "machine": machine(), "phases": results, "summary": summary}, indent=2, default=str))
@@ -250,6 +258,9 @@ def summarise(results: list[dict], config: dict) -> dict:
     btyd, lifetimes = get("btyd", "laoke_seconds"), get("btyd", "lifetimes_seconds")
     if btyd and lifetimes:
         summary["lifetimes_over_laoke_btyd"] = round(lifetimes / btyd, 1)
+    fit, lifetimes_fit = get("predictions"), get("predictions", "lifetimes_seconds")
+    if fit and lifetimes_fit:
+        summary["lifetimes_over_laoke_predictions"] = round(lifetimes_fit / fit, 1)
     incremental = (get("incremental load") or 0) + (get("incremental build") or 0)
     if incremental and full:
         summary["incremental_over_full_build"] = round(incremental / ((get("load") or 0) + full), 3)
@@ -474,6 +485,29 @@ def p_btyd(config: dict) -> dict:
     return result
 
 
+def p_predictions(config: dict) -> dict:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from predictions import load_rfm, run_laoke, run_lifetimes
+
+    rfm = load_rfm(Path(config["warehouse"]), PREDICTION_CUSTOMERS, seed=7)
+    laoke_seconds, laoke_params = run_laoke(rfm)
+    result = {"seconds": round(laoke_seconds, 2), "customers": len(rfm), "laoke_params": laoke_params}
+    try:
+        lifetimes_seconds, lifetimes_params = run_lifetimes(rfm)
+    except ImportError:
+        result["note"] = f"laoke fit + score of {len(rfm):,} customers; lifetimes not installed: no reference"
+        return result
+    worst = max(abs(laoke_params[k] / lifetimes_params[k] - 1) for k in lifetimes_params)
+    result.update(lifetimes_seconds=round(lifetimes_seconds, 2), lifetimes_params=lifetimes_params,
+                  largest_parameter_difference=worst,
+                  note=(f"BG/NBD + Gamma-Gamma fit and score of {len(rfm):,} customers: laoke {laoke_seconds:.2f}s vs "
+                        f"lifetimes {lifetimes_seconds:.2f}s: {lifetimes_seconds / max(laoke_seconds, 1e-9):.1f}x; "
+                        f"largest parameter difference {worst:.4%}"))
+    if worst > 0.001:
+        result["error"] = "fitted parameters differ from lifetimes' by more than 0.1%"
+    return result
+
+
 def _day_files(landing: Path, fmt: str) -> tuple[Path, Path]:
     day = END + timedelta(days=1)
     return landing / f"orders_{day:%Y%m%d}.{fmt}", landing / f"order_lines_{day:%Y%m%d}.{fmt}"
@@ -545,6 +579,7 @@ def p_incremental_build(config: dict) -> dict:
             "from intermediate.int_orders_resolved").fetchone()
     results = json.loads((warehouse.parent / f".{warehouse.stem}_dbt" / "run_results.json").read_text())
     return {"seconds": seconds, "profile": _profile(warehouse), "state": _state(config),
+            "orders_parsed": decided[0], "orders_resolved": resolved[0], "resolved_in_full": bool(resolved[1]),
             "note": (f"as of {as_of}; dbt elapsed {results.get('elapsed_time', 0):.1f}s; order rows parsed/decided "
                      f"{decided[0]:,} of {decided[1]:,}; orders resolved {resolved[0]:,} of {resolved[2]:,}"
                      f"{' (full rebuild)' if resolved[1] else ''}")}
@@ -598,7 +633,7 @@ def p_evaluation(config: dict) -> dict:
 
 PHASES = {
     "generate": p_generate, "load": p_load, "floor": p_floor, "full build": p_full_build, "btyd": p_btyd,
-    "day": p_day, "incremental load": p_incremental_load, "incremental build": p_incremental_build,
+    "predictions": p_predictions, "day": p_day, "incremental load": p_incremental_load, "incremental build": p_incremental_build,
     "send list": p_send_list, "evaluation": p_evaluation,
 }
 
