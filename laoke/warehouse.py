@@ -46,6 +46,8 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config())
     except duckdb.IOException as exc:
         raise LaokeError(f"{path}: cannot open the warehouse ({str(exc).splitlines()[0]}); is another build running?") from None
+    # long statements (loading 100M rows) would otherwise draw DuckDB's progress bar into CLI and logs
+    con.execute("set enable_progress_bar = false")
     try:
         yield con
     finally:
