@@ -12,15 +12,16 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from laoke.campaigns import Campaign
 from laoke.errors import LaokeError
 from laoke.holdout import holdout_sql
-from laoke.messages import render
+from laoke.messages import render_rows
 from laoke.results import latest_reply_opt_outs
 from laoke.send_rules import RuleContext, apply_send_rules, sendable_classes
-from laoke.send_slots import assign_send_times
+from laoke.send_slots import send_times
 from laoke.settings import rule
 from laoke.warehouse import connect
 
@@ -193,40 +194,62 @@ def build_send_list(campaign: Campaign, warehouse: Path, send_date: date | None 
             sendable_classes=sendable_classes(),
         )
     kept, drops, exclusions = apply_send_rules(members, ctx)
-    kept = kept.assign(treatment_group=(kept["holdout_fraction"] < campaign.holdout_share).map({True: "holdout", False: "treatment"}))
-    treatment = kept[kept["treatment_group"] == "treatment"].sort_values(["holdout_fraction", "customer_id"])
+    kept = kept.sort_values("customer_id")  # the list's order (the audience query's order already: cheap)
+    held_out = kept["holdout_fraction"] < campaign.holdout_share
+    kept = kept.assign(treatment_group=held_out.map({True: "holdout", False: "treatment"}))
+
+    # Treatment rows in the order send slots are handed out: by holdout fraction, then customer id
+    # (kept's order, which a stable sort keeps among equal fractions).
+    slot_order = kept.loc[~held_out, "holdout_fraction"].sort_values(kind="stable").index
+    treatment = kept.loc[slot_order, ["segment", "name", "tier", "product_name"]]
     window = (campaign.send_window.start, campaign.send_window.end) if campaign.send_window else None
-    send_times = dict(zip(treatment["customer_id"], assign_send_times(len(treatment), send_date, window=window)))
+    treatment_columns = _messages(campaign, treatment).assign(
+        send_at=pd.Series(send_times(len(treatment), send_date, window=window), index=treatment.index))
+    # Lined up with kept by index: holdout rows get NA in the treatment-only columns.
+    recipients = (kept.assign(campaign_id=campaign.id, send_date=send_date).join(treatment_columns)
+                  .reset_index(drop=True)[RECIPIENT_COLUMNS])
 
-    rendered = {}
-    for row in treatment.itertuples(index=False):
-        rendered[row.customer_id] = render(
-            campaign.template_for(row.segment),
-            {"name": row.name, "tier": row.tier, "coupon": campaign.coupon, "product": row.product_name},
-            offer=campaign.offer_for(row.segment),
-        )
-    recipients = kept.assign(
-        campaign_id=campaign.id,
-        send_date=send_date,
-        send_at=kept["customer_id"].map(send_times),
-        message=kept["customer_id"].map(lambda c: rendered[c].text if c in rendered else None),
-        message_chars=kept["customer_id"].map(lambda c: rendered[c].chars if c in rendered else None).astype("Int64"),
-        message_segments=kept["customer_id"].map(lambda c: rendered[c].segments if c in rendered else None).astype("Int64"),
-        offer_in_preview=kept["customer_id"].map(lambda c: rendered[c].offer_in_preview if c in rendered else None).astype("boolean"),
-    ).sort_values("customer_id").reset_index(drop=True)[RECIPIENT_COLUMNS]
-
-    counts = {"audience": len(members), **drops,
-              "holdout": int((recipients["treatment_group"] == "holdout").sum()),
-              "treatment": int((recipients["treatment_group"] == "treatment").sum())}
-    warnings = _warnings(campaign, recipients, counts)
+    counts = {"audience": len(members), **drops, "holdout": int(held_out.sum()), "treatment": len(treatment)}
+    warnings = _warnings(campaign, treatment_columns, counts)
     return SendList(campaign, as_of, send_date, recipients, counts,
                     exclusions.sort_values(["rule", "customer_id"]).reset_index(drop=True),
-                    dict(zip(members["customer_id"], members["phone_class"])), warnings)
+                    _phone_classes(members), warnings)
 
 
-def _warnings(campaign: Campaign, recipients: pd.DataFrame, counts: dict[str, int]) -> list[str]:
+def _phone_classes(members: pd.DataFrame) -> dict[str, str]:
+    # to_numpy first: iterating a pandas string column directly is several times slower
+    return dict(zip(members["customer_id"].to_numpy(dtype=object), members["phone_class"].to_numpy(dtype=object)))
+
+
+def _messages(campaign: Campaign, treatment: pd.DataFrame) -> pd.DataFrame:
+    """The message columns of the treatment rows (same index; rows in slot order), rendered once
+    per template and offer for all the rows whose segment has them."""
+    row_fields = pd.DataFrame({"name": treatment["name"], "tier": treatment["tier"],
+                               "product": treatment["product_name"]}, index=treatment.index)
+    segment_codes, _ = pd.factorize(treatment["segment"], use_na_sentinel=False)
+    _, first_rows = np.unique(segment_codes, return_index=True)
+    codes_by_template: dict[tuple[str, str | None], list[int]] = {}
+    for first_row in sorted(first_rows):  # in slot order: the first segment without a template fails
+        segment = treatment["segment"].iloc[first_row]
+        key = (campaign.template_for(segment), campaign.offer_for(segment))
+        codes_by_template.setdefault(key, []).append(segment_codes[first_row])
+    rendered = [
+        render_rows(template, row_fields[np.isin(segment_codes, codes)], {"coupon": campaign.coupon}, offer=offer)
+        for (template, offer), codes in codes_by_template.items()
+    ]
+    messages = pd.concat(rendered) if rendered else pd.DataFrame(
+        {"text": [], "chars": [], "segments": [], "offer_in_preview": []}, index=treatment.index)  # nobody in treatment
+    return pd.DataFrame({
+        "message": messages["text"].astype("str"),
+        "message_chars": messages["chars"].astype("Int64"),
+        "message_segments": messages["segments"].astype("Int64"),
+        "offer_in_preview": messages["offer_in_preview"].astype("boolean"),
+    })
+
+
+def _warnings(campaign: Campaign, treatment: pd.DataFrame, counts: dict[str, int]) -> list[str]:
+    """treatment: the message columns of the treatment rows."""
     warnings = []
-    treatment = recipients[recipients["treatment_group"] == "treatment"]
     late_offer = int((treatment["offer_in_preview"] == False).sum())  # noqa: E712 (nullable boolean)
     if late_offer:
         warnings.append(f"{late_offer:,} messages do not show their offer in the first "

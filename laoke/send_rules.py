@@ -51,7 +51,7 @@ def recent_buyer(members: pd.DataFrame, ctx: RuleContext) -> tuple[pd.Series, pd
     cutoff = pd.Timestamp(ctx.send_date - timedelta(days=ctx.recent_buyer_days))
     last = pd.to_datetime(members["last_purchase_date"])
     drop = last.notna() & (last >= cutoff)
-    return drop, "last purchase " + last.dt.strftime("%Y-%m-%d").fillna("")
+    return drop, "last purchase " + last[drop].dt.strftime("%Y-%m-%d").fillna("")
 
 
 def already_bought_in_promotion(members: pd.DataFrame, ctx: RuleContext) -> tuple[pd.Series, pd.Series]:
@@ -61,7 +61,7 @@ def already_bought_in_promotion(members: pd.DataFrame, ctx: RuleContext) -> tupl
 
 def duplicate_phone(members: pd.DataFrame, ctx: RuleContext) -> tuple[pd.Series, pd.Series]:
     """One message per phone: the smallest customer id keeps it (members arrive sorted by id)."""
-    drop = members["e164"].notna() & members.duplicated("e164", keep="first")
+    drop = members["e164"].notna() & members["e164"].duplicated(keep="first")
     return drop, pd.Series("same phone as another member", index=members.index)
 
 
@@ -71,9 +71,13 @@ def frequency_cap(members: pd.DataFrame, ctx: RuleContext) -> tuple[pd.Series, p
     phones = members["e164"].astype(object)  # pandas' string dtype would keep map()'s result as text
     prior = pd.to_numeric(phones.map(ctx.prior_sends), errors="coerce").fillna(0)
     drop = prior + 1 > ctx.cap_messages
-    detail = "capped by " + phones.map(ctx.prior_campaigns).fillna("").astype(str)
+    detail = "capped by " + phones[drop].map(ctx.prior_campaigns).fillna("").astype(str)
     return drop, detail
 
+
+# The member columns the rules read. The rules filter only these (faster than filtering every
+# column after each rule); apply_send_rules then takes the kept rows of all columns once.
+RULE_COLUMNS = ["customer_id", "e164", "phone_class", "is_blacklisted", "is_opted_out", "last_purchase_date"]
 
 SEND_RULES: tuple[tuple[str, Callable], ...] = (
     ("invalid_phone", invalid_phone),
@@ -87,10 +91,13 @@ SEND_RULES: tuple[tuple[str, Callable], ...] = (
 
 
 def apply_send_rules(members: pd.DataFrame, ctx: RuleContext) -> tuple[pd.DataFrame, dict[str, int], pd.DataFrame]:
-    """Returns (kept members, drop count per rule in order, one exclusion row per dropped member)."""
+    """Returns (kept members, drop count per rule in order, one exclusion row per dropped member).
+
+    Each rule returns a drop flag per member and a detail text for (at least) each dropped member:
+    a rule whose detail is costly to build computes it for the dropped members only."""
     counts: dict[str, int] = {}
     exclusions = []
-    kept = members
+    kept = members[RULE_COLUMNS].reset_index(drop=True)  # index = row position in members
     for name, step in SEND_RULES:
         drop, detail = step(kept, ctx)
         drop = drop.fillna(False).astype(bool)
@@ -99,10 +106,10 @@ def apply_send_rules(members: pd.DataFrame, ctx: RuleContext) -> tuple[pd.DataFr
             exclusions.append(pd.DataFrame({
                 "customer_id": kept.loc[drop, "customer_id"].to_numpy(),
                 "rule": name,
-                "detail": detail[drop].astype(str).to_numpy(),
+                "detail": detail.reindex(kept.index[drop.to_numpy()]).astype(str).to_numpy(),
             }))
-        kept = kept.loc[~drop]
+            kept = kept.loc[~drop]
     excluded = pd.concat(exclusions, ignore_index=True) if exclusions else pd.DataFrame(
         {"customer_id": pd.Series(dtype="object"), "rule": pd.Series(dtype="object"), "detail": pd.Series(dtype="object")}
     )
-    return kept, counts, excluded
+    return members.iloc[kept.index.to_numpy()], counts, excluded

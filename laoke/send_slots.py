@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+import numpy as np
+import pandas as pd
+
 from laoke.errors import LaokeError
 from laoke.settings import rule
 
@@ -56,10 +59,16 @@ def assign_send_times(count: int, send_date: date, rules: SlotRules | None = Non
                       window: tuple[datetime, datetime] | None = None, max_days: int = 14) -> list[datetime]:
     """Send times for `count` recipients in order: spread evenly over the day's slots, spilling
     into the next days when a day is full. A fixed window (an event reminder) never spills."""
+    return list(send_times(count, send_date, rules, window, max_days).to_pydatetime())
+
+
+def send_times(count: int, send_date: date, rules: SlotRules | None = None,
+               window: tuple[datetime, datetime] | None = None, max_days: int = 14) -> pd.DatetimeIndex:
+    """assign_send_times() as a DatetimeIndex, built without a Python object per recipient."""
     rules = rules or SlotRules.from_settings()
     if count == 0:
-        return []
-    times: list[datetime] = []
+        return pd.DatetimeIndex([], dtype="datetime64[us]")
+    times: list[pd.DatetimeIndex] = []
     remaining = count
     days = [send_date] if window else [send_date + timedelta(days=i) for i in range(max_days)]
     for day in days:
@@ -68,10 +77,11 @@ def assign_send_times(count: int, send_date: date, rules: SlotRules | None = Non
             continue
         today = min(remaining, len(slots) * rules.max_per_slot)
         # recipient i of today's n goes to slot floor(i * S / n): even spread, at most ceil(n / S) a slot
-        times += [slots[i * len(slots) // today] for i in range(today)]
+        slot_of_recipient = np.arange(today, dtype=np.int64) * len(slots) // today
+        times.append(pd.DatetimeIndex(slots).take(slot_of_recipient))
         remaining -= today
         if remaining == 0:
-            return times
+            return times[0].append(times[1:])  # the days' times, one after another
     where = f"window {window[0]:%Y-%m-%d %H:%M}-{window[1]:%H:%M}" if window else f"{max_days} days from {send_date}"
     raise LaokeError(
         f"{count:,} recipients do not fit in the send slots of {where} at {rules.max_per_slot} per "
