@@ -70,3 +70,51 @@
 {% macro birthday_in_year(birthday, year) -%}
     {{ dbt.dateadd('year', '(' ~ year ~ ') - extract(year from ' ~ birthday ~ ')', birthday) }}
 {%- endmacro %}
+
+{#- The value on the row where `key` is smallest (the first purchase day's total): one aggregate,
+    where a portable query would join each group's min(key) back to its rows. -#}
+{% macro arg_min(value, key) -%}
+    {{ return(adapter.dispatch('arg_min', 'laoke')(value, key)) }}
+{%- endmacro %}
+
+{% macro default__arg_min(value, key) -%}
+    min_by({{ value }}, {{ key }})
+{%- endmacro %}
+
+{% macro duckdb__arg_min(value, key) -%}
+    arg_min({{ value }}, {{ key }})
+{%- endmacro %}
+
+{#- The mean of `count` money values that add up to `total`, exactly as avg() of those values
+    would compute it (null when count is 0). DuckDB's avg of a decimal divides its exact sum by
+    the count once, in extended precision; a plain cast(total as double) / count rounds twice and
+    differs in the last bit for ~8% of customers. So DuckDB takes the avg of a list with the same
+    sum and count (total, then count - 1 zeros): the same bits as avg over the rows themselves. -#}
+{% macro mean_of_total(total, count) -%}
+    {{ return(adapter.dispatch('mean_of_total', 'laoke')(total, count)) }}
+{%- endmacro %}
+
+{% macro default__mean_of_total(total, count) -%}
+    {{ total }} / nullif({{ count }}, 0)
+{%- endmacro %}
+
+{% macro duckdb__mean_of_total(total, count) -%}
+    list_avg(list_resize([{{ total }}], {{ count }}, 0))
+{%- endmacro %}
+
+{#- One integer that sorts rows latest day first, then by `rank` (a positive integer below 10^9).
+    DuckDB computes `row_number() over (partition by ... order by <a single key>) = 1` with an
+    aggregate (arg_min) instead of sorting every partition; a second sort key turns that off. -#}
+{% macro latest_day_then(day, rank) -%}
+    {{ days_between(day, "cast('2999-12-31' as date)") }} * 1000000000 + {{ rank }}
+{%- endmacro %}
+
+{#- The highest tier rank whose min_spend `spend` reaches (rank 1 always): a case over the tiers
+    var, where a join with tiers_table() would multiply every row by the tiers and aggregate. -#}
+{% macro spend_tier_rank(spend) -%}
+    case
+    {%- for t in var('tiers') | sort(attribute='rank', reverse=true) %}
+        when {% if t.rank == 1 %}true{% else %}{{ spend }} >= cast({{ t.min_spend }} as {{ type_double() }}){% endif %} then {{ t.rank }}
+    {%- endfor %}
+    end
+{%- endmacro %}

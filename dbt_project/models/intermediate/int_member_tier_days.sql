@@ -44,10 +44,8 @@ spend_tiers as (
         running.spend_date,
         running.cumulative_spend,
         running.fast_upgraded,
-        max(tiers.tier_rank) as spend_tier_rank
+        {{ spend_tier_rank('running.cumulative_spend') }} as spend_tier_rank
     from running
-    inner join tiers on running.cumulative_spend >= tiers.min_spend or tiers.tier_rank = 1
-    group by running.customer_id, running.spend_date, running.cumulative_spend, running.fast_upgraded
 )
 
 select

@@ -1,16 +1,14 @@
 {#- One row per customer and complementary category they have never bought (seed 000, 004:
-    a mask buyer is a candidate for serum and cream), with the category's best seller. -#}
-with lines as (
-    select * from {{ ref('int_purchased_lines') }}
-),
-
-products as (
+    a mask buyer is a candidate for serum and cream), with the category's best seller. The
+    purchased lines are read twice rather than shared through one CTE: DuckDB would copy a CTE
+    used twice. -#}
+with products as (
     select * from {{ ref('int_products_checked') }} where rejection_reason is null
 ),
 
 bought as (
     select customer_id, category, max(ordered_on) as last_bought_on
-    from lines
+    from {{ ref('int_purchased_lines') }}
     group by customer_id, category
 ),
 
@@ -28,7 +26,7 @@ best_sellers as (
         lines.category,
         lines.product_id,
         row_number() over (partition by lines.category order by sum(lines.quantity) desc, lines.product_id) as sales_rank
-    from lines
+    from {{ ref('int_purchased_lines') }} as lines
     group by lines.category, lines.product_id
 ),
 

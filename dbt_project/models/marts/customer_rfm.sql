@@ -1,7 +1,7 @@
 {#- One row per customer with a purchase on or before as_of. frequency / recency / t /
     monetary_value follow the BTYD convention (lifetimes' summary_data_from_transaction_data,
-    freq='D'); the R/F/M scores and segment use days since last purchase, purchase orders and
-    net spend. -#}
+    freq='D'), from one aggregate over the purchase days; the R/F/M scores and segment use days
+    since last purchase, purchase orders and net spend. -#}
 with purchase_days as (
     select * from {{ ref('int_customer_purchase_days') }}
 ),
@@ -10,25 +10,18 @@ as_of as (
     select * from {{ ref('int_as_of') }}
 ),
 
-first_days as (
-    select customer_id, min(purchase_date) as first_purchase_date
-    from purchase_days
-    group by customer_id
-),
-
 summary as (
     select
-        purchase_days.customer_id,
-        first_days.first_purchase_date,
-        max(purchase_days.purchase_date) as last_purchase_date,
+        customer_id,
+        min(purchase_date) as first_purchase_date,
+        max(purchase_date) as last_purchase_date,
         count(*) as purchase_days,
-        cast(sum(purchase_days.purchase_orders) as integer) as purchase_orders,
-        sum(purchase_days.day_total) as total_spend,
-        -- mean daily total over the repeat days: the first purchase day is excluded
-        avg(case when purchase_days.purchase_date > first_days.first_purchase_date then purchase_days.day_total end) as repeat_day_mean
+        cast(sum(purchase_orders) as integer) as purchase_orders,
+        sum(day_total) as total_spend,
+        -- spend on the repeat days: the first purchase day's total is left out
+        sum(day_total) - {{ arg_min('day_total', 'purchase_date') }} as repeat_spend
     from purchase_days
-    inner join first_days on purchase_days.customer_id = first_days.customer_id
-    group by purchase_days.customer_id, first_days.first_purchase_date
+    group by customer_id
 ),
 
 btyd as (
@@ -37,7 +30,8 @@ btyd as (
         summary.purchase_days - 1 as frequency,
         {{ days_between('summary.first_purchase_date', 'summary.last_purchase_date') }} as recency,
         {{ days_between('summary.first_purchase_date', 'as_of.as_of_date') }} as t,
-        coalesce(summary.repeat_day_mean, 0) as monetary_value,
+        -- mean daily total over the repeat days, 0 when there are none
+        coalesce({{ mean_of_total('summary.repeat_spend', 'summary.purchase_days - 1') }}, 0) as monetary_value,
         {{ days_between('summary.last_purchase_date', 'as_of.as_of_date') }} as days_since_last_purchase,
         summary.purchase_orders,
         summary.total_spend,

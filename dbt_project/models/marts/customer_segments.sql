@@ -23,18 +23,6 @@ tags as (
 
 as_of as (
     select * from {{ ref('int_as_of') }}
-),
-
-birthdays as (
-    select
-        customers.customer_id,
-        -- this year's birthday, or next year's when it has passed (29 Feb -> 28 Feb off leap years)
-        case
-            when customers.birthday is null then null
-            else {{ days_between('as_of.as_of_date', next_birthday('customers.birthday', 'as_of.as_of_date')) }}
-        end as days_to_birthday
-    from customers
-    cross join as_of
 )
 
 select
@@ -58,7 +46,11 @@ select
     customers.phone_class,
 
     -- numerics
-    birthdays.days_to_birthday,
+    -- to this year's birthday, or next year's when it has passed (29 Feb -> 28 Feb off leap years)
+    case
+        when customers.birthday is null then null
+        else {{ days_between('as_of.as_of_date', next_birthday('customers.birthday', 'as_of.as_of_date')) }}
+    end as days_to_birthday,
     lifecycle.purchase_orders,
     lifecycle.days_since_last_purchase,
     coalesce(rfm.total_spend, 0) as total_spend,
@@ -75,4 +67,3 @@ left join lifecycle on customers.customer_id = lifecycle.customer_id
 left join rfm on customers.customer_id = rfm.customer_id
 left join tiers on customers.customer_id = tiers.customer_id
 left join tags on customers.customer_id = tags.customer_id
-left join birthdays on customers.customer_id = birthdays.customer_id

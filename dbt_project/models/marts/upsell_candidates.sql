@@ -1,23 +1,39 @@
 {#- One row per customer and product line: the cheapest product of the same line priced at least
-    upsell_min_price_ratio times the one they last bought, which they have not bought (seed 004). -#}
-with lines as (
-    select * from {{ ref('int_purchased_lines') }}
+    upsell_min_price_ratio times the one they last bought, which they have not bought (seed 004).
+
+    Both choices are a first row per group ordered by one integer key (latest_day_then, and the
+    products' offer order), which DuckDB computes as an aggregate instead of a sort. -#}
+with products as (
+    select * from {{ ref('int_products_checked') }} where rejection_reason is null and price is not null
 ),
 
-products as (
-    select * from {{ ref('int_products_checked') }} where rejection_reason is null and price is not null
+-- on the last day, the dearest product first, then the smallest id (a line's price is its
+-- product's: int_purchased_lines takes it from the same products)
+tie_order as (
+    select product_id, row_number() over (order by price desc, product_id) as tie_rank
+    from products
+),
+
+-- the cheapest candidate first, then the smallest id
+offer_order as (
+    select product_id, row_number() over (order by price, product_id) as offer_rank
+    from products
 ),
 
 last_in_line as (
     select
-        customer_id,
-        product_line,
-        product_id,
-        price,
-        ordered_on,
-        row_number() over (partition by customer_id, product_line order by ordered_on desc, price desc, product_id) as purchase_rank
-    from lines
-    where price is not null
+        lines.customer_id,
+        lines.product_line,
+        lines.product_id,
+        lines.price,
+        lines.ordered_on,
+        row_number() over (
+            partition by lines.customer_id, lines.product_line
+            order by {{ latest_day_then('lines.ordered_on', 'tie_order.tie_rank') }}
+        ) as purchase_rank
+    from {{ ref('int_purchased_lines') }} as lines
+    inner join tie_order on lines.product_id = tie_order.product_id
+    where lines.price is not null
 ),
 
 options as (
@@ -29,15 +45,18 @@ options as (
         last_in_line.ordered_on as last_bought_on,
         products.product_id as candidate_product_id,
         products.price as candidate_price,
-        row_number() over (partition by last_in_line.customer_id, last_in_line.product_line order by products.price, products.product_id) as option_rank
+        row_number() over (partition by last_in_line.customer_id, last_in_line.product_line order by offer_order.offer_rank) as option_rank
     from last_in_line
     inner join products
         on last_in_line.product_line = products.product_line
         and products.price >= last_in_line.price * {{ var('upsell_min_price_ratio') }}
-    left join lines as already
-        on last_in_line.customer_id = already.customer_id and products.product_id = already.product_id
+    inner join offer_order on products.product_id = offer_order.product_id
     where last_in_line.purchase_rank = 1
-        and already.customer_id is null
+        and not exists (
+            select 1
+            from {{ ref('int_purchased_lines') }} as already
+            where already.customer_id = last_in_line.customer_id and already.product_id = products.product_id
+        )
 )
 
 select
