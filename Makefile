@@ -8,7 +8,7 @@ DEMO_CUSTOMERS ?= 2000
 export LAOKE_DATA ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: demo test install clean dagster chromium
+.PHONY: demo test install clean dagster chromium benchmark
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 		|| echo "chromium not installed: the report rendering test will be skipped"; }
+
+# `make benchmark SIZE=10m` (1m, 10m, 100m): the table of benchmarks/RESULTS.md on this machine.
+SIZE ?= 1m
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/run.py $(SIZE)
 
 dagster: $(STAMP)
 	mkdir -p $(DAGSTER_HOME) && cp -n orchestration/dagster.yaml $(DAGSTER_HOME)/dagster.yaml || true

@@ -20,7 +20,7 @@ from laoke.errors import LaokeError
 # (loader, send lists, evaluation) share one budget. Unset, the temp directory is DuckDB's default
 # for a database file (<warehouse>.tmp), which is also what the profile uses.
 DEFAULT_THREADS = "2"
-DEFAULT_MEMORY_LIMIT = "12GB"
+DEFAULT_MEMORY_LIMIT = "10GB"  # 9.3 GiB: a build peaks under 12 GiB RSS with dbt and Python
 
 
 def duckdb_config() -> dict[str, str]:
