@@ -1,7 +1,8 @@
 {#- One row: the reference date of this build and the load date. as_of defaults to the latest
     order date that is not after the load date (so a future-dated row cannot move it). -#}
 with orders as (
-    select * from {{ ref('stg_orders') }}
+    -- every order row, accepted or not, with its timestamp parsed once (incrementally) there
+    select ordered_at from {{ ref('int_orders_checked') }}
 ),
 
 dates as (

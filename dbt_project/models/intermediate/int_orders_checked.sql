@@ -84,7 +84,7 @@ new_orders as (
 ),
 
 load_date as (
-    select load_date from {{ ref('int_as_of') }}
+    select {{ load_date_literal() }} as load_date
 ),
 
 reevaluated_keys as (
@@ -125,8 +125,10 @@ stamp as (
 ),
 {%- endif %}
 
+-- The load date straight from the build's vars (not int_as_of, which reads this model's
+-- parsed dates to find the latest order).
 as_of as (
-    select * from {{ ref('int_as_of') }}
+    select {{ load_date_literal() }} as load_date
 ),
 
 undecodable as (
