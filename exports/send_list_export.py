@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from exports.send_list_files import export_frame, file_entry, write_csv, write_manifest, write_xlsx
+from exports.send_list_files import (csv_bytes, export_frame, file_entry, unencodable_cells, write_bytes,
+                                     write_manifest, xlsx_bytes)
 from laoke.send_lists import LEDGER_SCHEMA, SendList, ensure_ledger
 from laoke.warehouse import connect
 
@@ -77,12 +78,16 @@ def export_send_list(send_list: SendList, warehouse: Path, out_dir: Path, gbk: b
     checksum = list_checksum(frame)
     stem = f"{campaign.id}_{send_list.send_date:%Y%m%d}"
     folder = out_dir / campaign.id
-    files = [folder / f"{stem}.csv", folder / f"{stem}.xlsx"]
-    write_csv(frame, files[0])
-    write_xlsx(frame, files[1], created=datetime.combine(send_list.as_of, time()))
+    # Every file's bytes first: a value one of them cannot hold stops the export before any is written.
+    contents = {folder / f"{stem}.csv": csv_bytes(frame, f"{stem}.csv"),
+                folder / f"{stem}.xlsx": xlsx_bytes(frame, created=datetime.combine(send_list.as_of, time()))}
     if gbk:
-        files.append(folder / f"{stem}.gbk.csv")
-        write_csv(frame, files[-1], encoding="gb18030")
+        # GB18030, GBK's superset, writes every character; one outside GBK is said in a warning.
+        contents[folder / f"{stem}.gbk.csv"] = csv_bytes(frame, f"{stem}.gbk.csv", encoding="gb18030")
+        warnings += _outside_gbk_warnings(frame, f"{stem}.gbk.csv")
+    files = list(contents)
+    for path, data in contents.items():
+        write_bytes(data, path)
     manifest = {
         "campaign_id": campaign.id,
         "campaign_name": campaign.name,
@@ -101,6 +106,16 @@ def export_send_list(send_list: SendList, warehouse: Path, out_dir: Path, gbk: b
     write_manifest(manifest, manifest_path)
     record_ledger(send_list, warehouse, checksum, gate_id, [p.name for p in files])
     return ExportResult(campaign.id, files + [manifest_path], manifest, gate_id, warnings)
+
+
+def _outside_gbk_warnings(frame: pd.DataFrame, file_name: str) -> list[str]:
+    cells = unencodable_cells(frame, "gbk", limit=None)
+    if not cells:
+        return []
+    examples = ", ".join(f"row {row} {field} {character!r}" for row, field, character in cells[:3])
+    values = "1 value has" if len(cells) == 1 else f"{len(cells):,} values have"
+    return [f"{file_name}: {values} characters outside GBK ({examples}), written as GB18030: a program that "
+            "reads only GBK shows them garbled (the UTF-8 file has them as they are)"]
 
 
 def record_ledger(send_list: SendList, warehouse: Path, checksum: str, gate_id: str | None, files: list[str]) -> None:
