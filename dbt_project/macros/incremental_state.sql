@@ -1,0 +1,224 @@
+{#- Bookkeeping of the *_checked models that parse only the landing rows of new files
+    (int_order_lines_checked, int_points_checked, int_customers_checked): one place for what
+    int_orders_checked, int_orders_resolved, int_customer_purchase_days and orders each spell out.
+
+    A model opts in with `meta: {incremental: {...}}` in its config:
+      source       the raw table it parses ('order_lines'): raw.load_files tells which files are new
+      upstream     optional: an incremental model whose `_built` stamps it follows
+                   (int_orders_checked); the stamp it has seen is its state's seen_stamp
+      rules        vars its decisions (or the parsing in staging) depend on
+      fingerprint  other inputs, compared with the state as a whole: 'products' (the accepted
+                   product ids of int_products_checked), 'phone_region' (the region the loader
+                   classified phones with)
+    and the hooks
+      pre_hook=["{{ incremental_state_ddl() }}", "{{ incremental_clear_for_rebuild() }}"],
+      post_hook="{{ incremental_state_write() }}"
+    Its body calls incremental_plan(): `incremental` true means "parse the rows of plan.new_files
+    and decide again, from the rows already here, what they and the upstream changes touch";
+    false means "parse everything" (the pre-hook has emptied the table, so delete+insert is a plain
+    insert). The model's internal columns: _load_id (the load that read the row's file), _built
+    (incremental_stamp()), _reprocessed (decided again from a stored row, or by a full build).
+
+    State row (intermediate.incremental_state): seen_stamp = the upstream's max(_built) (the
+    model's own without an upstream), seen_load_id = the source's max(load_id), detail = the
+    fingerprint of the rules, the model's own SQL and the inputs above; a change in any of them
+    rebuilds in full. (A change in a macro or staging model the rows were parsed with is not
+    seen: build with `--full-refresh` then.) -#}
+
+{% macro incremental_settings() -%}
+    {%- set meta = config.get('meta') or {} -%}
+    {%- set settings = meta.get('incremental') or {} -%}
+    {{ return({
+        'source': settings.get('source'),
+        'upstream': settings.get('upstream'),
+        'rules': settings.get('rules') or [],
+        'fingerprint': settings.get('fingerprint') or [],
+    }) }}
+{%- endmacro %}
+
+{% macro incremental_state_relation() -%}
+    {{ return(api.Relation.create(database=this.database, schema='intermediate', identifier='incremental_state')) }}
+{%- endmacro %}
+
+{% macro incremental_load_files() -%}
+    {{ return(adapter.get_relation(target.database, 'raw', 'load_files')) }}
+{%- endmacro %}
+
+{#- Pre-hook: the state table every incremental model shares. -#}
+{% macro incremental_state_ddl() -%}
+create table if not exists {{ incremental_state_relation() }} (
+    model {{ dbt.type_string() }},
+    seen_stamp {{ dbt.type_timestamp() }},
+    seen_load_id {{ dbt.type_bigint() }},
+    detail {{ dbt.type_string() }},
+    built_at {{ dbt.type_timestamp() }}
+)
+{%- endmacro %}
+
+{#- One string expression: what the model's decisions depend on besides its own rows and the
+    upstream stamps. A change means a full rebuild. -#}
+{% macro incremental_fingerprint() -%}
+    {%- set settings = incremental_settings() -%}
+    {%- set rules = {'code': local_md5(model.raw_code)} -%}
+    {%- for name in settings.rules -%}
+        {%- do rules.update({name: var(name, none)}) -%}
+    {%- endfor -%}
+    {%- set parts = ["'rules " ~ local_md5(tojson(rules, sort_keys=true)) ~ "'"] -%}
+    {%- if 'products' in settings.fingerprint -%}
+        {#- what int_order_lines_checked reads of products: is there any row, which ids exist, which are accepted -#}
+        {%- set product_list = dbt.listagg(dbt.concat(['product_id', "':'", dbt.safe_cast('accepted', dbt.type_string())]), "','", 'order by product_id') -%}
+        {%- do parts.append("'; products '") -%}
+        {%- do parts.append("(select " ~ dbt.hash(dbt.concat([
+                dbt.safe_cast("(select count(*) from " ~ ref('int_products_checked') ~ ")", dbt.type_string()), "'|'",
+                "coalesce(" ~ product_list ~ ", '')"])) ~ "
+            from (
+                select product_id, max(case when rejection_reason is null then 1 else 0 end) as accepted
+                from " ~ ref('int_products_checked') ~ "
+                where product_id is not null
+                group by product_id
+            ) as products)") -%}
+    {%- endif -%}
+    {%- if 'phone_region' in settings.fingerprint -%}
+        {#- raw.phone_numbers is classified again (every text) only when the region changes or on a
+            full load (which reloads every table, so every file gets a new load id) -#}
+        {%- set files = incremental_load_files() -%}
+        {%- do parts.append("'; phone region '") -%}
+        {%- if files is not none -%}
+            {%- do parts.append("(select coalesce(min(phone_region), '') from " ~ files ~ " where table_name = '" ~ settings.source ~ "')") -%}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return(dbt.concat(parts) if parts | length > 1 else parts[0]) }}
+{%- endmacro %}
+
+{#- What this build parses. Decided when the model is compiled (a literal list of files lets the
+    engine filter raw rows before parsing) and again, identically, by the pre-hook. Returns
+    {incremental, new_files, seen_stamp (a SQL timestamp literal, or none), reason}. -#}
+{% macro incremental_plan() -%}
+    {%- set settings = incremental_settings() -%}
+    {%- set plan = {'incremental': false, 'new_files': [], 'seen_stamp': none, 'reason': 'not incremental'} -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return(plan) }}
+    {%- endif -%}
+    {%- set files = incremental_load_files() -%}
+    {%- set state = adapter.get_relation(this.database, 'intermediate', 'incremental_state') -%}
+    {%- set own_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+    {%- if files is none or state is none or '_load_id' not in own_columns or '_built' not in own_columns -%}
+        {%- do plan.update({'reason': 'no state'}) -%}
+        {{ return(plan) }}
+    {%- endif -%}
+    {%- set upstream = ref(settings.upstream) if settings.upstream else none -%}
+    {%- if upstream is not none and '_built' not in (adapter.get_columns_in_relation(upstream) | map(attribute='name') | list) -%}
+        {%- do plan.update({'reason': 'upstream not incremental'}) -%}
+        {{ return(plan) }}
+    {%- endif -%}
+    {%- set decision -%}
+        with state as (
+            select count(*) as rows_, max(seen_load_id) as seen_load_id, max(seen_stamp) as seen_stamp, max(detail) as detail
+            from {{ state }}
+            where model = '{{ this.identifier }}'
+        )
+        select
+            state.rows_,
+            coalesce(state.seen_load_id, 0) as seen_load_id,
+            state.seen_stamp,
+            case when state.detail = {{ incremental_fingerprint() }} then 1 else 0 end as same_inputs,
+            -- rows of files reloaded or removed since
+            (select count(*) from (select distinct _load_id from {{ this }}) as built
+             where built._load_id is null
+                or built._load_id not in (select load_id from {{ files }} where table_name = '{{ settings.source }}')) as unloaded,
+            {%- if upstream is not none %}
+            -- the upstream rebuilt in full since (every row stamped after what was seen), or empty
+            (select case when count(*) = 0 or min(_built) > state.seen_stamp or max(_built) < state.seen_stamp then 1 else 0 end
+             from {{ upstream }}) as upstream_rebuilt
+            {%- else %}
+            0 as upstream_rebuilt
+            {%- endif %}
+        from state
+    {%- endset -%}
+    {%- set row = run_query(decision).rows[0] -%}
+    {%- if row[0] == 0 -%}
+        {%- do plan.update({'reason': 'no state'}) -%}
+    {%- elif upstream is not none and row[2] is none -%}
+        {%- do plan.update({'reason': 'no upstream stamp'}) -%}
+    {%- elif row[3] != 1 -%}
+        {%- do plan.update({'reason': 'rules or inputs changed'}) -%}
+    {%- elif row[4] != 0 -%}
+        {%- do plan.update({'reason': 'landing files reloaded or removed'}) -%}
+    {%- elif row[5] != 0 -%}
+        {%- do plan.update({'reason': settings.upstream ~ ' rebuilt'}) -%}
+    {%- else -%}
+        {%- set new_files = run_query("select source_file from " ~ files ~ " where table_name = '" ~ settings.source
+                                      ~ "' and load_id > " ~ row[1] ~ " order by source_file").columns[0].values() -%}
+        {%- do plan.update({
+            'incremental': true,
+            'new_files': new_files | list,
+            'seen_stamp': "cast('" ~ row[2] ~ "' as " ~ dbt.type_timestamp() ~ ")" if row[2] is not none else none,
+            'reason': (new_files | length) ~ ' new files',
+        }) -%}
+    {%- endif -%}
+    {{ log(this.identifier ~ ': ' ~ plan.reason ~ (' (incremental)' if plan.incremental else ' (full rebuild)'), info=false) }}
+    {{ return(plan) }}
+{%- endmacro %}
+
+{#- A filter on source_file: the rows of the plan's new files. -#}
+{% macro incremental_new_rows(plan, source_file='source_file') -%}
+    {%- if plan.new_files -%}
+        {{ source_file }} in ({% for f in plan.new_files %}'{{ f | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% endfor %})
+    {%- else -%}
+        1 = 0
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook: a build that parses everything but keeps the table (an incremental run that must
+    rebuild) empties it first, so rows of files that are gone go too and delete+insert deletes
+    nothing. Same decision as the model's compile-time plan: nothing changed in between. -#}
+{% macro incremental_clear_for_rebuild() -%}
+    {%- if execute and is_incremental() and not incremental_plan().incremental -%}
+        delete from {{ this }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The load id of each source file, to stamp rows with the load that read them. -#}
+{% macro incremental_loaded_files() -%}
+    {%- set settings = incremental_settings() -%}
+    {%- set files = incremental_load_files() if execute else none -%}
+    {%- if files is not none -%}
+    select source_file, load_id from {{ files }} where table_name = '{{ settings.source }}'
+    {%- else -%}
+    select cast(null as {{ dbt.type_string() }}) as source_file, cast(null as {{ dbt.type_bigint() }}) as load_id where 1 = 0
+    {%- endif -%}
+{%- endmacro %}
+
+{#- One row, column `built`: this build's stamp, later than every stamp of this model and every
+    stamp a model has seen (stamps only grow, even if the clock goes back). -#}
+{% macro incremental_stamp() -%}
+    {%- set run_stamp = "cast('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') ~ "' as " ~ dbt.type_timestamp() ~ ")" -%}
+    {%- if is_incremental() -%}
+    select greatest(
+        {{ run_stamp }},
+        coalesce({{ dbt.dateadd('microsecond', 1, 'max(_built)') }}, {{ run_stamp }}),
+        coalesce((select {{ dbt.dateadd('microsecond', 1, 'max(seen_stamp)') }} from {{ incremental_state_relation() }}), {{ run_stamp }})
+    ) as built
+    from {{ this }}
+    {%- else -%}
+    select {{ run_stamp }} as built
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Post-hook: what this build has seen. -#}
+{% macro incremental_state_write() -%}
+    {%- set settings = incremental_settings() -%}
+    {%- set files = incremental_load_files() -%}
+delete from {{ incremental_state_relation() }} where model = '{{ this.identifier }}';
+insert into {{ incremental_state_relation() }} (model, seen_stamp, seen_load_id, detail, built_at)
+select
+    '{{ this.identifier }}',
+    (select max(_built) from {{ ref(settings.upstream) if settings.upstream else this }}),
+    {% if files is not none -%}
+    (select max(load_id) from {{ files }} where table_name = '{{ settings.source }}'),
+    {%- else -%}
+    cast(null as {{ dbt.type_bigint() }}),
+    {%- endif %}
+    {{ incremental_fingerprint() }},
+    {{ dbt.current_timestamp() }}
+{%- endmacro %}
