@@ -221,10 +221,16 @@ def _phone_classes(members: pd.DataFrame) -> dict[str, str]:
     return dict(zip(members["customer_id"].to_numpy(dtype=object), members["phone_class"].to_numpy(dtype=object)))
 
 
+def tier_display_names() -> dict[str, str]:
+    """Tier code -> the name customers read in messages (the tiers var's display_name, else the code)."""
+    return {t["tier"]: str(t.get("display_name", t["tier"])) for t in rule("tiers")}
+
+
 def _messages(campaign: Campaign, treatment: pd.DataFrame) -> pd.DataFrame:
     """The message columns of the treatment rows (same index; rows in slot order), rendered once
     per template and offer for all the rows whose segment has them."""
-    row_fields = pd.DataFrame({"name": treatment["name"], "tier": treatment["tier"],
+    row_fields = pd.DataFrame({"name": treatment["name"],
+                               "tier": treatment["tier"].astype(object).replace(tier_display_names()),
                                "product": treatment["product_name"]}, index=treatment.index)
     segment_codes, _ = pd.factorize(treatment["segment"], use_na_sentinel=False)
     _, first_rows = np.unique(segment_codes, return_index=True)

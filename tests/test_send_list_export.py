@@ -23,7 +23,7 @@ from laoke.errors import LaokeError
 from laoke.messages import UNSAFE_CHARACTERS, render
 from laoke.phones import normalize_phone
 from laoke.replies import classify_reply
-from laoke.send_lists import build_send_list, campaigns_by_priority, export_campaigns
+from laoke.send_lists import build_send_list, campaigns_by_priority, export_campaigns, tier_display_names
 
 
 @pytest.fixture
@@ -194,7 +194,7 @@ def test_customers_text_never_breaks_a_message_or_a_file(dirty_warehouse, tmp_pa
             name = None if pd.isna(row.name) else row.name
             product = products.get(row.product_id) if isinstance(row.product_id, str) else None
             expected = render(campaign.template_for(row.segment),
-                              {"name": name, "tier": row.tier, "coupon": campaign.coupon, "product": product},
+                              {"name": name, "tier": tier_display_names().get(row.tier, row.tier), "coupon": campaign.coupon, "product": product},
                               offer=campaign.offer_for(row.segment))
             assert (row.message, row.message_chars) == (expected.text, expected.chars), row.customer_id
             assert row.message.startswith(SIGNATURE) and row.message.endswith(f" {FOOTER}"), row.message

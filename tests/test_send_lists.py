@@ -8,7 +8,7 @@ import pytest
 from laoke.campaigns import get_campaign
 from laoke.holdout import holdout_fraction
 from laoke.messages import render
-from laoke.send_lists import build_send_list
+from laoke.send_lists import build_send_list, tier_display_names
 from laoke.send_slots import assign_send_times
 
 
@@ -25,7 +25,7 @@ def test_each_message_is_the_recipients_own_render(brand_care, read_warehouse):
     assert treatment["segment"].nunique() > 1
     for row in treatment.itertuples(index=False):
         expected = render(campaign.template_for(row.segment),
-                          {"name": row.name, "tier": row.tier, "coupon": campaign.coupon,
+                          {"name": row.name, "tier": tier_display_names().get(row.tier, row.tier), "coupon": campaign.coupon,
                            "product": products.get(row.product_id)},
                           offer=campaign.offer_for(row.segment))
         assert (row.message, row.message_chars, row.message_segments, row.offer_in_preview) == \
@@ -49,3 +49,12 @@ def test_holdout_members_get_no_message_or_send_time_and_the_split_is_the_python
     for row in recipients.itertuples(index=False):
         assert row.holdout_fraction == pytest.approx(holdout_fraction(brand_care.campaign.id, row.customer_id), abs=1e-12)
         assert (row.treatment_group == "holdout") == (row.holdout_fraction < share)
+
+
+def test_messages_name_tiers_as_customers_read_them(brand_care):
+    messages = " ".join(brand_care.treatment["message"].dropna())
+    names = tier_display_names()
+    assert "会员" in messages and any(f"{name}会员" in messages for name in names.values())
+    for code, name in names.items():
+        if code != name:
+            assert f"{code}会员" not in messages
