@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 from typing import Any, Iterable, Mapping
 
@@ -50,7 +51,6 @@ MASKED_ANY = r"^(?:\d{3}\*{4,}\d{4}|\*{4,}\d{4}|\*{1,7})$"
 # An unmasked mobile anywhere in a value (not part of a longer digit run): '13812345678',
 # '+8613812345678', 'tel 138 1234 5678' is not matched (spaces), which normalisation never writes.
 RAW_MOBILE_ANYWHERE = r"(?<!\d)(?:\+?86)?1[3-9]\d{9}(?!\d)"
-OPT_OUT_LINE = "回T退订"
 SIGNATURE = r"【[^【】]+】"
 SEND_GROUPS = ("treatment", "holdout")
 LIFECYCLE_STATUSES = ("prospect", "new", "active", "one_time", "sleeping", "churned")
@@ -264,9 +264,11 @@ def send_list_suite(
     add(gxe.ExpectColumnValuesToBeBetween(
         column="message_segments", min_value=1, max_value=max_segments,
         meta=_meta("message_segments", f"message over {max_segments} SMS segment(s)", True)))
+    # The store's configured opt-out line (opt_out_footer), which laoke.messages appends.
+    footer = str(rule("opt_out_footer"))
     add(gxe.ExpectColumnValuesToMatchRegex(
-        column="message", regex=OPT_OUT_LINE,
-        meta=_meta("opt_out_line", f"message without the opt-out line {OPT_OUT_LINE}", True)))
+        column="message", regex=re.escape(footer),
+        meta=_meta("opt_out_line", f"message without the opt-out line {footer}", True)))
     add(gxe.ExpectColumnValuesToMatchRegex(
         column="message", regex=SIGNATURE,
         meta=_meta("signature", "message without a 【store】 signature", True)))

@@ -130,6 +130,20 @@ def test_warnings_only_pass_with_warnings(gx_root):
     assert any("multi-part message" in w for w in result.warnings)
 
 
+def test_the_opt_out_line_checked_is_the_configured_footer(gx_root, monkeypatch):
+    df = send_list()
+    df.loc[[1, 2], "message"] = "【老客小店】生日周专享8折券已到账"  # no opt-out line
+    with pytest.raises(GateRefused, match="message without the opt-out line 回T退订: 2 rows"):
+        gate(df, gx_root)
+    # A store that configures another footer: the gate checks that one, not a fixed text.
+    configured = {"opt_out_footer": "拒收请回复R"}
+    real_rule = suites.rule
+    monkeypatch.setattr(suites, "rule", lambda name: configured.get(name, real_rule(name)))
+    with pytest.raises(GateRefused, match=r"message without the opt-out line 拒收请回复R: 100 rows"):
+        gate(send_list(), gx_root)
+    assert gate(send_list(message="【老客小店】生日周专享8折券已到账 拒收请回复R"), gx_root).passed
+
+
 def test_a_check_that_cannot_run_refuses(gx_root):
     df = send_list().drop(columns=["message"])
     with pytest.raises(GateRefused, match="could not be checked"):

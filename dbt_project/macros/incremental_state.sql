@@ -222,3 +222,138 @@ select
     {{ incremental_fingerprint() }},
     {{ dbt.current_timestamp() }}
 {%- endmacro %}
+
+{#- A scalar subquery: a hash of the model's code and of the given columns of the accepted
+    products. Stored in a model's state; a change means a full rebuild (a new price or category
+    changes the lines of every order, the candidates of every customer). -#}
+{% macro products_fingerprint(columns) -%}
+    {%- set fields = [] -%}
+    {%- for column in columns -%}
+        {%- do fields.append("coalesce(" ~ dbt.safe_cast(column, dbt.type_string()) ~ ", '~')") -%}
+        {%- if not loop.last %}{% do fields.append("'/'") %}{% endif -%}
+    {%- endfor -%}
+    (select {{ dbt.hash(dbt.concat([
+            "'" ~ local_md5(model.raw_code) ~ "'", "';'",
+            "coalesce(" ~ dbt.listagg(dbt.concat(fields), "';'", 'order by product_id') ~ ", '')"])) }}
+     from {{ ref('int_products_checked') }}
+     where rejection_reason is null)
+{%- endmacro %}
+
+{% macro purchased_lines_fingerprint() -%}
+    {{ return(products_fingerprint(['product_id', 'category', 'product_line', 'price', 'consumption_cycle_days', 'is_durable'])) }}
+{%- endmacro %}
+
+{#- Customer-scoped incremental marts (cross_sell_candidates, upsell_candidates, ...): each
+    customer's rows are a function of that customer's int_purchased_lines, the products and, at
+    most, the best sellers, which the model's fingerprint covers. A build recomputes the customers
+    whose purchased lines changed since its last build: rows int_purchased_lines wrote since
+    (`_built`) and the customers it took lines away from (int_purchased_lines__changes: an order
+    merged into another customer, a line rejected). It rebuilds everything when
+    int_purchased_lines was rebuilt in full, when the fingerprint (code, products, store-wide
+    facts) changed, without state, or on `--full-refresh`.
+
+    A model opts in with
+      meta={'customer_scope': {'products': [product columns it reads], 'best_sellers': true|false}},
+      materialized='incremental', incremental_strategy='append',
+      pre_hook=["{{ incremental_state_ddl() }}", "{{ customer_scope_plan() }}"],
+      post_hook="{{ customer_scope_finish() }}"
+    and filters its reads of int_purchased_lines with customer_scope_filter('lines.customer_id').
+    `best_sellers`: the rows name each category's best seller (a store-wide fact): a new best
+    seller anywhere rebuilds everything. -#}
+{% macro customer_scope_relation(suffix) -%}
+    {{ return(api.Relation.create(database=this.database, schema='intermediate', identifier=this.identifier ~ '__' ~ suffix)) }}
+{%- endmacro %}
+
+{% macro customer_scope_fingerprint() -%}
+    {%- set settings = (config.get('meta') or {}).get('customer_scope') or {} -%}
+    {%- set parts = [products_fingerprint(['product_id'] + (settings.get('products') or []))] -%}
+    {%- if settings.get('best_sellers') -%}
+        {%- do parts.append("'|'") -%}
+        {%- do parts.append("coalesce(" ~ best_sellers_fingerprint() ~ ", '')") -%}
+    {%- endif -%}
+    {{ return(dbt.concat(parts) if parts | length > 1 else parts[0]) }}
+{%- endmacro %}
+
+{% macro purchased_lines_changes() -%}
+    {%- set lines = ref('int_purchased_lines') -%}
+    {{ return(adapter.get_relation(lines.database, lines.schema, lines.identifier ~ '__changes')) }}
+{%- endmacro %}
+
+{#- Pre-hook: decide, list the customers to recompute, delete their rows. -#}
+{% macro customer_scope_plan() -%}
+{%- if execute and is_incremental() -%}
+{%- set lines = ref('int_purchased_lines') -%}
+{%- set changes = purchased_lines_changes() -%}
+{%- set comparable = '_built' in (adapter.get_columns_in_relation(lines) | map(attribute='name') | list) -%}
+create or replace table {{ customer_scope_relation('plan') }} as
+with state as (
+    select max(seen_stamp) as seen_stamp, max(detail) as detail
+    from {{ incremental_state_relation() }}
+    where model = '{{ this.identifier }}'
+)
+select
+    state.seen_stamp,
+    {% if comparable -%}
+    state.seen_stamp is null
+    or state.detail is null
+    or state.detail <> {{ customer_scope_fingerprint() }}
+    -- int_purchased_lines rebuilt in full since (every line written after what was seen), or empty
+    or coalesce((select min(_built) from {{ lines }}) > state.seen_stamp, true)
+    {%- else -%}
+    true
+    {%- endif %} as full_rebuild
+from state;
+
+create or replace table {{ customer_scope_relation('customers') }} as
+{% if comparable -%}
+select lines.customer_id
+from {{ lines }} as lines
+cross join {{ customer_scope_relation('plan') }} as plan
+where lines._built > plan.seen_stamp
+{%- if changes is not none %}
+union
+select changes.customer_id
+from {{ changes }} as changes
+cross join {{ customer_scope_relation('plan') }} as plan
+where changes.changed_at > plan.seen_stamp
+{%- endif %}
+{%- else -%}
+select cast(null as {{ dbt.type_string() }}) as customer_id where 1 = 0
+{%- endif %};
+
+delete from {{ this }}
+where (select full_rebuild from {{ customer_scope_relation('plan') }})
+    or customer_id in (select customer_id from {{ customer_scope_relation('customers') }})
+{%- endif -%}
+{%- endmacro %}
+
+{#- In the model's body: true for the rows of the customers this build recomputes. -#}
+{% macro customer_scope_filter(column) -%}
+    {%- if is_incremental() -%}
+    ((select full_rebuild from {{ customer_scope_relation('plan') }})
+        or {{ column }} in (select customer_id from {{ customer_scope_relation('customers') }}))
+    {%- else -%}
+    1 = 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Post-hook: what this build has seen (int_purchased_lines' newest write or change). -#}
+{% macro customer_scope_finish() -%}
+{%- set changes = purchased_lines_changes() -%}
+delete from {{ incremental_state_relation() }} where model = '{{ this.identifier }}';
+insert into {{ incremental_state_relation() }} (model, seen_stamp, seen_load_id, detail, built_at)
+select
+    '{{ this.identifier }}',
+    {%- if changes is not none %}
+    greatest(
+        coalesce((select max(_built) from {{ ref('int_purchased_lines') }}), (select max(changed_at) from {{ changes }})),
+        coalesce((select max(changed_at) from {{ changes }}), (select max(_built) from {{ ref('int_purchased_lines') }}))),
+    {%- else %}
+    (select max(_built) from {{ ref('int_purchased_lines') }}),
+    {%- endif %}
+    cast(null as {{ dbt.type_bigint() }}),
+    {{ customer_scope_fingerprint() }},
+    {{ dbt.current_timestamp() }};
+drop table if exists {{ customer_scope_relation('plan') }};
+drop table if exists {{ customer_scope_relation('customers') }}
+{%- endmacro %}

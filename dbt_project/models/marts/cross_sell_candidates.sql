@@ -1,7 +1,21 @@
 {#- One row per customer and complementary category they have never bought (seed 000, 004:
     a mask buyer is a candidate for serum and cream), with the category's best seller. The
     purchased lines are read twice rather than shared through one CTE: DuckDB would copy a CTE
-    used twice. -#}
+    used twice.
+
+    Incremental by customer (macros/incremental_state.sql, customer_scope_plan): a build
+    recomputes the customers whose purchased lines changed; the products' complementary
+    categories and each category's best seller are in the fingerprint (a change rebuilds
+    everything). -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='append_new_columns',
+    meta={'customer_scope': {'products': ['category', 'complementary_categories'], 'best_sellers': true}},
+    pre_hook=["{{ incremental_state_ddl() }}", "{{ customer_scope_plan() }}"],
+    post_hook="{{ customer_scope_finish() }}"
+) }}
+
 with products as (
     select * from {{ ref('int_products_checked') }} where rejection_reason is null
 ),
@@ -9,6 +23,7 @@ with products as (
 bought as (
     select customer_id, category, max(ordered_on) as last_bought_on
     from {{ ref('int_purchased_lines') }}
+    where {{ customer_scope_filter('customer_id') }}
     group by customer_id, category
 ),
 
@@ -22,12 +37,7 @@ complements as (
 ),
 
 best_sellers as (
-    select
-        lines.category,
-        lines.product_id,
-        row_number() over (partition by lines.category order by sum(lines.quantity) desc, lines.product_id) as sales_rank
-    from {{ ref('int_purchased_lines') }} as lines
-    group by lines.category, lines.product_id
+    {{ best_sellers() }}
 ),
 
 candidates as (

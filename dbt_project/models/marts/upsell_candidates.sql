@@ -2,7 +2,20 @@
     upsell_min_price_ratio times the one they last bought, which they have not bought (seed 004).
 
     Both choices are a first row per group ordered by one integer key (latest_day_then, and the
-    products' offer order), which DuckDB computes as an aggregate instead of a sort. -#}
+    products' offer order), which DuckDB computes as an aggregate instead of a sort.
+
+    Incremental by customer (macros/incremental_state.sql, customer_scope_plan): a build
+    recomputes the customers whose purchased lines changed; the products' lines and prices are
+    in the fingerprint (a change rebuilds everything). -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='append_new_columns',
+    meta={'customer_scope': {'products': ['product_line', 'price']}},
+    pre_hook=["{{ incremental_state_ddl() }}", "{{ customer_scope_plan() }}"],
+    post_hook="{{ customer_scope_finish() }}"
+) }}
+
 with products as (
     select * from {{ ref('int_products_checked') }} where rejection_reason is null and price is not null
 ),
@@ -34,6 +47,7 @@ last_in_line as (
     from {{ ref('int_purchased_lines') }} as lines
     inner join tie_order on lines.product_id = tie_order.product_id
     where lines.price is not null
+        and {{ customer_scope_filter('lines.customer_id') }}
 ),
 
 options as (
