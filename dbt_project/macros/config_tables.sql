@@ -85,6 +85,33 @@
     arg_min({{ value }}, {{ key }})
 {%- endmacro %}
 
+{#- A composite sort key for arg_min / arg_max: the values compare in order, the first first
+    (arg_min(product_id, tuple_key(['-quantity', 'product_id'])): the largest quantity, then the
+    smallest id). -#}
+{% macro tuple_key(values) -%}
+    {{ return(adapter.dispatch('tuple_key', 'laoke')(values)) }}
+{%- endmacro %}
+
+{% macro default__tuple_key(values) -%}
+    struct({{ values | join(', ') }})
+{%- endmacro %}
+
+{% macro duckdb__tuple_key(values) -%}
+    row({{ values | join(', ') }})
+{%- endmacro %}
+
+{% macro arg_max(value, key) -%}
+    {{ return(adapter.dispatch('arg_max', 'laoke')(value, key)) }}
+{%- endmacro %}
+
+{% macro default__arg_max(value, key) -%}
+    max_by({{ value }}, {{ key }})
+{%- endmacro %}
+
+{% macro duckdb__arg_max(value, key) -%}
+    arg_max({{ value }}, {{ key }})
+{%- endmacro %}
+
 {#- The mean of `count` money values that add up to `total`, exactly as avg() of those values
     would compute it (null when count is 0). DuckDB's avg of a decimal divides its exact sum by
     the count once, in extended precision; a plain cast(total as double) / count rounds twice and

@@ -260,7 +260,8 @@ select
     and filters its reads of int_purchased_lines with customer_scope_filter('lines.customer_id').
     `best_sellers`: the rows name each category's best seller (a store-wide fact): a new best
     seller anywhere rebuilds everything. -#}
-{% macro customer_scope_relation(suffix) -%}
+{#- intermediate.<model>__<suffix>: a model's plan tables (dropped by its post-hook) and change log. -#}
+{% macro scratch_relation(suffix) -%}
     {{ return(api.Relation.create(database=this.database, schema='intermediate', identifier=this.identifier ~ '__' ~ suffix)) }}
 {%- endmacro %}
 
@@ -276,7 +277,7 @@ select
 
 {% macro purchased_lines_changes() -%}
     {%- set lines = ref('int_purchased_lines') -%}
-    {{ return(adapter.get_relation(lines.database, lines.schema, lines.identifier ~ '__changes')) }}
+    {{ return(adapter.get_relation(lines.database, 'intermediate', lines.identifier ~ '__changes')) }}
 {%- endmacro %}
 
 {#- Pre-hook: decide, list the customers to recompute, delete their rows. -#}
@@ -285,7 +286,7 @@ select
 {%- set lines = ref('int_purchased_lines') -%}
 {%- set changes = purchased_lines_changes() -%}
 {%- set comparable = '_built' in (adapter.get_columns_in_relation(lines) | map(attribute='name') | list) -%}
-create or replace table {{ customer_scope_relation('plan') }} as
+create or replace table {{ scratch_relation('plan') }} as
 with state as (
     select max(seen_stamp) as seen_stamp, max(detail) as detail
     from {{ incremental_state_relation() }}
@@ -304,17 +305,17 @@ select
     {%- endif %} as full_rebuild
 from state;
 
-create or replace table {{ customer_scope_relation('customers') }} as
+create or replace table {{ scratch_relation('customers') }} as
 {% if comparable -%}
 select lines.customer_id
 from {{ lines }} as lines
-cross join {{ customer_scope_relation('plan') }} as plan
+cross join {{ scratch_relation('plan') }} as plan
 where lines._built > plan.seen_stamp
 {%- if changes is not none %}
 union
 select changes.customer_id
 from {{ changes }} as changes
-cross join {{ customer_scope_relation('plan') }} as plan
+cross join {{ scratch_relation('plan') }} as plan
 where changes.changed_at > plan.seen_stamp
 {%- endif %}
 {%- else -%}
@@ -322,16 +323,16 @@ select cast(null as {{ dbt.type_string() }}) as customer_id where 1 = 0
 {%- endif %};
 
 delete from {{ this }}
-where (select full_rebuild from {{ customer_scope_relation('plan') }})
-    or customer_id in (select customer_id from {{ customer_scope_relation('customers') }})
+where (select full_rebuild from {{ scratch_relation('plan') }})
+    or customer_id in (select customer_id from {{ scratch_relation('customers') }})
 {%- endif -%}
 {%- endmacro %}
 
 {#- In the model's body: true for the rows of the customers this build recomputes. -#}
 {% macro customer_scope_filter(column) -%}
     {%- if is_incremental() -%}
-    ((select full_rebuild from {{ customer_scope_relation('plan') }})
-        or {{ column }} in (select customer_id from {{ customer_scope_relation('customers') }}))
+    ((select full_rebuild from {{ scratch_relation('plan') }})
+        or {{ column }} in (select customer_id from {{ scratch_relation('customers') }}))
     {%- else -%}
     1 = 1
     {%- endif -%}
@@ -354,6 +355,172 @@ select
     cast(null as {{ dbt.type_bigint() }}),
     {{ customer_scope_fingerprint() }},
     {{ dbt.current_timestamp() }};
-drop table if exists {{ customer_scope_relation('plan') }};
-drop table if exists {{ customer_scope_relation('customers') }}
+drop table if exists {{ scratch_relation('plan') }};
+drop table if exists {{ scratch_relation('customers') }}
+{%- endmacro %}
+
+{#- Order-keyed incremental models (orders, int_purchased_lines): one row set per order of
+    int_orders_resolved placed on or before as_of. A build recomputes the orders
+    int_orders_resolved resolved since its last build (a new order, a merge that moved it to
+    another customer, changed refund lines) and those that entered the as_of window; with
+    `lines`, also the orders with a line int_order_lines_checked decided since. Rows after as_of
+    are removed. It rebuilds everything when int_orders_resolved (or, with `lines`,
+    int_order_lines_checked) was rebuilt in full since, when the model's code or (with
+    `products`) the listed columns of the accepted products changed, without state, or on
+    `--full-refresh`. With `changes`, the customers whose rows a build takes away are appended
+    to <model>__changes (customer_id, changed_at), for the customer-scoped marts.
+
+    A model opts in with
+      meta={'order_scope': {'lines': true|false, 'products': [columns], 'changes': true|false}},
+      materialized='incremental', incremental_strategy='append',
+      pre_hook=["{{ incremental_state_ddl() }}", "{{ order_scope_plan() }}"],
+      post_hook="{{ order_scope_finish() }}"
+    and filters its reads of int_orders_resolved (and lines) with order_scope_filter(column).
+    State: seen_stamp = int_orders_resolved's max(_built); detail = as_of | the lines' max(_built)
+    | fingerprint. -#}
+{% macro order_scope_settings() -%}
+    {%- set settings = (config.get('meta') or {}).get('order_scope') or {} -%}
+    {{ return({'lines': settings.get('lines', false), 'products': settings.get('products') or [],
+               'changes': settings.get('changes', false)}) }}
+{%- endmacro %}
+
+{% macro order_scope_fingerprint() -%}
+    {%- set settings = order_scope_settings() -%}
+    {%- if settings.products -%}
+        {{ return(products_fingerprint(['product_id'] + settings.products)) }}
+    {%- endif -%}
+    {{ return("'" ~ local_md5(model.raw_code) ~ "'") }}
+{%- endmacro %}
+
+{% macro order_scope_changes_ddl() -%}
+create table if not exists {{ scratch_relation('changes') }} (
+    customer_id {{ dbt.type_string() }}, changed_at {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+{% macro order_scope_run_stamp() -%}
+    cast('{{ run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') }}' as {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+{#- Pre-hook: decide, list the orders to recompute, (log and) delete their rows. -#}
+{% macro order_scope_plan() -%}
+{%- if execute and is_incremental() -%}
+{%- set settings = order_scope_settings() -%}
+{%- set resolved = ref('int_orders_resolved') -%}
+{%- set plan = scratch_relation('plan') -%}
+{%- set keys = scratch_relation('plan_keys') -%}
+{%- set comparable = '_built' in (adapter.get_columns_in_relation(resolved) | map(attribute='name') | list)
+    and '_full_build' in (adapter.get_columns_in_relation(resolved) | map(attribute='name') | list) -%}
+{%- if settings.lines -%}
+    {%- set lines = ref('int_order_lines_checked') -%}
+    {%- set comparable = comparable and '_built' in (adapter.get_columns_in_relation(lines) | map(attribute='name') | list) -%}
+{%- endif -%}
+create or replace table {{ plan }} as
+with state as (
+    select max(seen_stamp) as seen_stamp, max(detail) as detail
+    from {{ incremental_state_relation() }}
+    where model = '{{ this.identifier }}'
+),
+
+seen as (
+    select
+        seen_stamp,
+        -- (nullif: an older state's detail has fewer parts)
+        {{ dbt.safe_cast("nullif(" ~ dbt.split_part('detail', "'|'", 1) ~ ", '')", 'date') }} as previous_as_of,
+        {{ dbt.safe_cast("nullif(" ~ dbt.split_part('detail', "'|'", 2) ~ ", '')", dbt.type_timestamp()) }} as lines_seen_stamp,
+        coalesce({{ dbt.split_part('detail', "'|'", 3) }}, '') as fingerprint
+    from state
+)
+
+select
+    seen.seen_stamp,
+    seen.previous_as_of,
+    seen.lines_seen_stamp,
+    {% if comparable -%}
+    seen.seen_stamp is null
+    or seen.previous_as_of is null
+    or seen.fingerprint <> {{ order_scope_fingerprint() }}
+    -- int_orders_resolved rebuilt in full since
+    or coalesce((select max(_built) from {{ resolved }} where _full_build) > seen.seen_stamp, false)
+    {%- if settings.lines %}
+    or seen.lines_seen_stamp is null
+    -- int_order_lines_checked rebuilt in full since (every line stamped after what was seen), or empty
+    or coalesce((select min(_built) from {{ lines }}) > seen.lines_seen_stamp, true)
+    {%- endif %}
+    {%- else -%}
+    true
+    {%- endif %} as full_rebuild
+from seen;
+
+create or replace table {{ keys }} as
+{% if comparable -%}
+select resolved.order_key
+from {{ resolved }} as resolved
+cross join {{ plan }} as plan
+cross join {{ ref('int_as_of') }} as as_of
+where resolved._built > plan.seen_stamp
+    or (resolved.ordered_on > plan.previous_as_of and resolved.ordered_on <= as_of.as_of_date)
+{%- if settings.lines %}
+union
+select lines.order_id
+from {{ lines }} as lines
+cross join {{ plan }} as plan
+where lines._built > plan.lines_seen_stamp and lines.order_id is not null
+{%- endif %}
+{%- else -%}
+select cast(null as {{ dbt.type_string() }}) as order_key where 1 = 0
+{%- endif %};
+{%- if settings.changes %}
+
+{{ order_scope_changes_ddl() }};
+delete from {{ scratch_relation('changes') }} where (select full_rebuild from {{ plan }});
+insert into {{ scratch_relation('changes') }} (customer_id, changed_at)
+select distinct customer_id, {{ order_scope_run_stamp() }}
+from {{ this }}
+where not (select full_rebuild from {{ plan }})
+    and order_key in (select order_key from {{ keys }});
+{%- endif %}
+
+delete from {{ this }}
+where (select full_rebuild from {{ plan }})
+    or order_key in (select order_key from {{ keys }})
+{%- endif -%}
+{%- endmacro %}
+
+{#- In the model's body: true for the rows of the orders this build recomputes. -#}
+{% macro order_scope_filter(column) -%}
+    {%- if is_incremental() -%}
+    ((select full_rebuild from {{ scratch_relation('plan') }})
+        or {{ column }} in (select order_key from {{ scratch_relation('plan_keys') }}))
+    {%- else -%}
+    1 = 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Post-hook: remove what is after as_of, write what this build has seen. -#}
+{% macro order_scope_finish() -%}
+{%- set settings = order_scope_settings() -%}
+{%- set as_of = '(select as_of_date from ' ~ ref('int_as_of') ~ ')' -%}
+{%- if settings.changes -%}
+{{ order_scope_changes_ddl() }};
+-- an as_of moved back takes the later rows away: their customers change too
+insert into {{ scratch_relation('changes') }} (customer_id, changed_at)
+select distinct customer_id, {{ order_scope_run_stamp() }}
+from {{ this }}
+where ordered_on > {{ as_of }};
+{% endif -%}
+delete from {{ this }} where ordered_on > {{ as_of }};
+delete from {{ incremental_state_relation() }} where model = '{{ this.identifier }}';
+insert into {{ incremental_state_relation() }} (model, seen_stamp, seen_load_id, detail, built_at)
+select
+    '{{ this.identifier }}',
+    (select max(_built) from {{ ref('int_orders_resolved') }}),
+    cast(null as {{ dbt.type_bigint() }}),
+    {{ dbt.concat([
+        dbt.safe_cast(as_of, dbt.type_string()), "'|'",
+        ("coalesce(" ~ dbt.safe_cast('(select max(_built) from ' ~ ref('int_order_lines_checked') ~ ')', dbt.type_string()) ~ ", '')")
+            if settings.lines else "''", "'|'",
+        order_scope_fingerprint()]) }},
+    {{ dbt.current_timestamp() }};
+drop table if exists {{ scratch_relation('plan') }};
+drop table if exists {{ scratch_relation('plan_keys') }}
 {%- endmacro %}

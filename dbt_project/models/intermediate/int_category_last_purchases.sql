@@ -23,46 +23,24 @@ with consumable_lines as (
         and {{ customer_scope_filter('customer_id') }}
 ),
 
+-- per day: the days the day's lines cover and the product bought in the largest quantity
 category_days as (
     select
         customer_id,
         category,
         ordered_on,
-        sum(quantity * consumption_cycle_days) as covered_days
+        sum(quantity * consumption_cycle_days) as covered_days,
+        {{ arg_min('product_id', tuple_key(['-quantity', 'product_id'])) }} as product_id
     from consumable_lines
     group by customer_id, category, ordered_on
-),
-
-last_purchase as (
-    select
-        category_days.*,
-        row_number() over (partition by category_days.customer_id, category_days.category order by category_days.ordered_on desc) as purchase_rank
-    from category_days
-),
-
-last_day_products as (
-    select
-        lines.customer_id,
-        lines.category,
-        lines.product_id,
-        row_number() over (partition by lines.customer_id, lines.category order by lines.quantity desc, lines.product_id) as product_rank
-    from consumable_lines as lines
-    inner join last_purchase
-        on lines.customer_id = last_purchase.customer_id
-        and lines.category = last_purchase.category
-        and lines.ordered_on = last_purchase.ordered_on
-        and last_purchase.purchase_rank = 1
 )
 
+-- the last day of each category (one row per day, so the latest is unique)
 select
-    last_purchase.customer_id,
-    last_purchase.category,
-    last_day_products.product_id,
-    last_purchase.ordered_on as last_purchase_date,
-    cast(last_purchase.covered_days as integer) as cycle_days
-from last_purchase
-inner join last_day_products
-    on last_purchase.customer_id = last_day_products.customer_id
-    and last_purchase.category = last_day_products.category
-    and last_day_products.product_rank = 1
-where last_purchase.purchase_rank = 1
+    customer_id,
+    category,
+    {{ arg_max('product_id', 'ordered_on') }} as product_id,
+    max(ordered_on) as last_purchase_date,
+    cast({{ arg_max('covered_days', 'ordered_on') }} as integer) as cycle_days
+from category_days
+group by customer_id, category
