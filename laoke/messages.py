@@ -25,6 +25,8 @@ from laoke.settings import rule
 # Fields a campaign sets, the same for every recipient (the operator's text). Any other field is
 # a recipient's (name, tier, product) and is passed to render_rows as a column.
 CAMPAIGN_FIELDS = frozenset({"store", "offer", "coupon"})
+# The recipient's name: when missing, the message says missing_name_text (亲) instead.
+NAME_FIELD = "name"
 
 # Characters no SMS carries and no XLSX cell can store: C0 control characters except tab, line
 # feed and carriage return (openpyxl's ILLEGAL_CHARACTERS_RE, which makes it raise
@@ -138,7 +140,7 @@ def all_with_signature_and_opt_out(bodies: Iterable[str], store: str | None = No
 
 def render(template: str, fields: Mapping[str, object], offer: str | None = None) -> RenderedMessage:
     """One message: the template filled with fields (a field without a value renders empty: see
-    field_text), with the signature and opt-out line, its length in SMS parts, whether the offer
+    field_text; a missing name renders missing_name_text), with the signature and opt-out line, its length in SMS parts, whether the offer
     shows in the preview. store, offer and coupon are the campaign's fields; the others are the
     recipient's."""
     campaign = {name: value for name, value in fields.items() if name in CAMPAIGN_FIELDS}
@@ -163,10 +165,13 @@ def render_rows(template: str, row_fields: pd.DataFrame, fixed_fields: Mapping[s
     fixed = dict(zip(fixed_fields or {}, _field_texts(list((fixed_fields or {}).values()))))
     fixed["store"] = fixed.get("store") or str(rule("store_name"))
     fixed["offer"] = fixed.get("offer") or field_text(offer)
+    fixed[NAME_FIELD] = fixed.get(NAME_FIELD) or field_text(rule("missing_name_text"))  # also with no name column
     footer = str(rule("opt_out_footer"))
     columns, every_text = {}, [template, footer, *fixed.values()]
     for name in row_fields.columns:
         columns[name], distinct = _column_texts(row_fields[name])
+        if name == NAME_FIELD:  # a recipient without a name is addressed, not left blank
+            columns[name] = np.where(columns[name] == "", fixed[NAME_FIELD], columns[name])
         every_text += distinct
     bodies = _fill(template, columns, len(row_fields), fixed)
     written = _fill(template, {name: np.array([_FIELD_MARK], dtype=object) for name in columns}, 1, fixed)[0]

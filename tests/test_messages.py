@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from laoke.messages import UNSAFE_CHARACTERS, field_text, render, render_rows, sms_segments
+from laoke.settings import rule
 
 STORE, FOOTER, SINGLE, PART, PREVIEW = "老客美妆", "回T退订", 70, 67, 20
 MISSING = [None, np.nan, pd.NA, pd.NaT, float("nan"), "", "   ", "\u3000", "\t\n", "\x1c"]
@@ -23,7 +24,8 @@ UNSAFE = "".join(["\x00", "\x08", "\x0b", "\x0c", "\x1c", "\x1f", "\x7f", "\x85"
 def reference_render(template: str, fields: dict, offer: str | None) -> tuple[str, int, int, bool]:
     """The per-recipient renderer, one format_map per message, written from the rules:
 
-    - a field without a value (None, NaN, NA, blank) renders empty; a value loses its control
+    - a field without a value (None, NaN, NA, blank) renders empty, but a name renders the
+      missing_name_text rule (亲), given or not; a value loses its control
       characters, its whitespace runs become one space, none at either end;
     - the signature and the opt-out line are added unless the operator's text (the template with
       the campaign's fields: coupon, store, offer) has them, whatever the customer's fields say;
@@ -42,6 +44,7 @@ def reference_render(template: str, fields: dict, offer: str | None) -> tuple[st
     values = {k: text_of(v) for k, v in fields.items()}
     values["store"] = values.get("store") or STORE
     values["offer"] = values.get("offer") or text_of(offer)
+    values["name"] = values.get("name") or rule("missing_name_text")
     campaign_fields = {k: v for k, v in values.items() if k in ("coupon", "store", "offer")}
     operators = template.format_map(Blank(campaign_fields, **{k: "\x00" for k in values if k not in campaign_fields}))
     text = template.format_map(Blank(values)).strip()
@@ -126,7 +129,8 @@ ABSENT = object()  # the field is not given at all
 @pytest.mark.parametrize("missing", MISSING + [ABSENT], ids=repr)
 def test_a_field_without_a_value_renders_like_none_in_both_paths(missing):
     as_none = render(TEMPLATE, {"name": None, "product": None, "coupon": None}).text
-    assert as_none == "【老客美妆】满199减60券已到账：，您的快用完啦，券码 回T退订"
+    # the name says missing_name_text (亲); other fields render empty
+    assert as_none == "【老客美妆】满199减60券已到账：亲，您的快用完啦，券码 回T退订"
     fields = {} if missing is ABSENT else {"name": missing, "product": missing, "coupon": missing}
     assert render(TEMPLATE, fields).text == as_none
     assert not re.search(r"nan|None|<NA>|NaT|\{", as_none)
@@ -172,7 +176,7 @@ def test_an_opt_out_line_the_operator_wrote_is_not_added_again():
     assert render("满199减60：{name}，{coupon}", {"name": "李薇", "coupon": FOOTER}).text == \
         f"【{STORE}】满199减60：李薇，{FOOTER}"
     # the two halves of the line around a customer's field are not the line
-    assert render("满199减60：回T{name}退订", {"name": ""}).text == f"【{STORE}】满199减60：回T退订 {FOOTER}"
+    assert render("满199减60：回T{product}退订", {"product": ""}).text == f"【{STORE}】满199减60：回T退订 {FOOTER}"
 
 
 # --- control characters and UCS-2 length ----------------------------------------------------------

@@ -148,7 +148,8 @@ def test_message_has_signature_opt_out_and_offer_in_preview():
     assert message.offer_in_preview and message.segments == 1
     late = render("{name}您好，我们为您准备了很多惊喜，详情请看：满199减60", {"name": "李薇"}, offer="满199减60")
     assert not late.offer_in_preview
-    assert render("Hi {name}", {"name": None}).text == "【老客美妆】Hi 回T退订"  # no "None", no placeholder
+    assert render("Hi {name}", {"name": None}).text == "【老客美妆】Hi 亲 回T退订"  # no "None", no placeholder
+    assert render("Hi {name}", {"name": "  "}).text == "【老客美妆】Hi 亲 回T退订"
 
 
 @pytest.mark.parametrize(
