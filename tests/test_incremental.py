@@ -508,6 +508,25 @@ def test_an_as_of_moved_back_takes_later_purchases_out_of_every_table(store, day
     assert_same_as_full_refresh(landing, warehouse, tmp_path, day_seven, ignore=frozenset(LATEST_ONLY), as_of=as_of)
 
 
+def test_a_changed_rule_var_recomputes_every_customer(store, day_seven):
+    """upsell_min_price_ratio is in upsell_candidates' fingerprint: a new ratio recomputes every
+    customer, not only those with new lines (none here)."""
+    from laoke.build import build_vars
+    from laoke.dbt import run_dbt
+
+    root, landing, warehouse = store
+    (as_of, load_date), = query(warehouse, "select as_of_date, load_date from intermediate.int_as_of")
+    only_upsell = ["--exclude-resource-type", "unit_test", "--select", "upsell_candidates"]
+    changed = dict(build_vars(as_of, load_date), upsell_min_price_ratio=1.5)
+    assert query(warehouse, "select count(*) from main.upsell_candidates where candidate_price < bought_price * 1.5")[0][0] > 0
+    run_dbt("build", warehouse, changed, only_upsell)
+    assert query(warehouse, "select count(*) from main.upsell_candidates where candidate_price < bought_price * 1.5") == [(0,)]
+    incremental = snapshot(warehouse)["main.upsell_candidates"]
+    run_dbt("build", warehouse, changed, only_upsell + ["--full-refresh"])
+    assert snapshot(warehouse)["main.upsell_candidates"] == incremental
+    run_dbt("build", warehouse, build_vars(as_of, load_date), only_upsell + ["--full-refresh"])
+
+
 # --- the loader alone ---------------------------------------------------------------------------
 
 HEADER = "customer_id,ordered_at,amount,order_id\n"

@@ -223,51 +223,74 @@ select
     {{ dbt.current_timestamp() }}
 {%- endmacro %}
 
-{#- A scalar subquery: a hash of the model's code and of the given columns of the accepted
-    products. Stored in a model's state; a change means a full rebuild (a new price or category
-    changes the lines of every order, the candidates of every customer). -#}
-{% macro products_fingerprint(columns) -%}
+{#- A scalar subquery: a hash of the model's code, the values of the rule vars it reads and the
+    given columns of the accepted products. Stored in a model's state; a change means a full
+    rebuild (a new price or category changes the lines of every order, a new price ratio the
+    candidates of every customer). -#}
+{% macro products_fingerprint(columns, rules=[]) -%}
+    {%- set code = {'code': local_md5(model.raw_code)} -%}
+    {%- for name in rules -%}
+        {%- do code.update({name: var(name, none)}) -%}
+    {%- endfor -%}
     {%- set fields = [] -%}
     {%- for column in columns -%}
         {%- do fields.append("coalesce(" ~ dbt.safe_cast(column, dbt.type_string()) ~ ", '~')") -%}
         {%- if not loop.last %}{% do fields.append("'/'") %}{% endif -%}
     {%- endfor -%}
     (select {{ dbt.hash(dbt.concat([
-            "'" ~ local_md5(model.raw_code) ~ "'", "';'",
+            "'" ~ local_md5(tojson(code, sort_keys=true)) ~ "'", "';'",
             "coalesce(" ~ dbt.listagg(dbt.concat(fields), "';'", 'order by product_id') ~ ", '')"])) }}
      from {{ ref('int_products_checked') }}
      where rejection_reason is null)
 {%- endmacro %}
 
-{% macro purchased_lines_fingerprint() -%}
-    {{ return(products_fingerprint(['product_id', 'category', 'product_line', 'price', 'consumption_cycle_days', 'is_durable'])) }}
+{#- intermediate.<model>__<suffix>: a model's plan tables (dropped by its post-hook) and change log. -#}
+{% macro scratch_relation(suffix, model_name=none) -%}
+    {{ return(api.Relation.create(database=this.database, schema='intermediate',
+                                  identifier=(model_name or this.identifier) ~ '__' ~ suffix)) }}
+{%- endmacro %}
+
+{#- The change log of an order-scoped model with `changes` (customer_id, changed_at), created by
+    the model's hooks on every build (full or not), so its readers never create it. -#}
+{% macro changes_ddl(model_name=none) -%}
+create table if not exists {{ scratch_relation('changes', model_name) }} (
+    customer_id {{ dbt.type_string() }}, changed_at {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+{#- A stamp later than every stamp a model of this warehouse has seen (stamps only grow, even if
+    the clock goes back), and later than `also` (SQL timestamps) when given. -#}
+{% macro growing_stamp(also=[]) -%}
+    {%- set run_stamp = "cast('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') ~ "' as " ~ dbt.type_timestamp() ~ ")" -%}
+    greatest(
+        {{ run_stamp }},
+        coalesce((select {{ dbt.dateadd('microsecond', 1, 'max(seen_stamp)') }} from {{ incremental_state_relation() }}), {{ run_stamp }})
+        {%- for stamp in also %},
+        coalesce({{ dbt.dateadd('microsecond', 1, stamp) }}, {{ run_stamp }})
+        {%- endfor %}
+    )
 {%- endmacro %}
 
 {#- Customer-scoped incremental marts (cross_sell_candidates, upsell_candidates, ...): each
-    customer's rows are a function of that customer's int_purchased_lines, the products and, at
-    most, the best sellers, which the model's fingerprint covers. A build recomputes the customers
-    whose purchased lines changed since its last build: rows int_purchased_lines wrote since
-    (`_built`) and the customers it took lines away from (int_purchased_lines__changes: an order
-    merged into another customer, a line rejected). It rebuilds everything when
-    int_purchased_lines was rebuilt in full, when the fingerprint (code, products, store-wide
-    facts) changed, without state, or on `--full-refresh`.
+    customer's rows are a function of that customer's int_purchased_lines, the products, the rule
+    vars the model reads and, at most, the best sellers, which the model's fingerprint covers. A
+    build recomputes the customers whose purchased lines changed since its last build: rows
+    int_purchased_lines wrote since (`_built`) and the customers it took lines away from
+    (int_purchased_lines__changes: an order merged into another customer, a line rejected, an
+    as_of moved back). It rebuilds everything when int_purchased_lines was rebuilt in full, when
+    the fingerprint changed, without state, or on `--full-refresh`.
 
     A model opts in with
-      meta={'customer_scope': {'products': [product columns it reads], 'best_sellers': true|false}},
+      meta={'customer_scope': {'products': [product columns it reads], 'rules': [vars it reads],
+                               'best_sellers': true|false}},
       materialized='incremental', incremental_strategy='append',
       pre_hook=["{{ incremental_state_ddl() }}", "{{ customer_scope_plan() }}"],
       post_hook="{{ customer_scope_finish() }}"
     and filters its reads of int_purchased_lines with customer_scope_filter('lines.customer_id').
     `best_sellers`: the rows name each category's best seller (a store-wide fact): a new best
     seller anywhere rebuilds everything. -#}
-{#- intermediate.<model>__<suffix>: a model's plan tables (dropped by its post-hook) and change log. -#}
-{% macro scratch_relation(suffix) -%}
-    {{ return(api.Relation.create(database=this.database, schema='intermediate', identifier=this.identifier ~ '__' ~ suffix)) }}
-{%- endmacro %}
-
 {% macro customer_scope_fingerprint() -%}
     {%- set settings = (config.get('meta') or {}).get('customer_scope') or {} -%}
-    {%- set parts = [products_fingerprint(['product_id'] + (settings.get('products') or []))] -%}
+    {%- set parts = [products_fingerprint(['product_id'] + (settings.get('products') or []), settings.get('rules') or [])] -%}
     {%- if settings.get('best_sellers') -%}
         {%- do parts.append("'|'") -%}
         {%- do parts.append("coalesce(" ~ best_sellers_fingerprint() ~ ", '')") -%}
@@ -275,17 +298,14 @@ select
     {{ return(dbt.concat(parts) if parts | length > 1 else parts[0]) }}
 {%- endmacro %}
 
-{% macro purchased_lines_changes() -%}
-    {%- set lines = ref('int_purchased_lines') -%}
-    {{ return(adapter.get_relation(lines.database, 'intermediate', lines.identifier ~ '__changes')) }}
-{%- endmacro %}
-
 {#- Pre-hook: decide, list the customers to recompute, delete their rows. -#}
 {% macro customer_scope_plan() -%}
 {%- if execute and is_incremental() -%}
 {%- set lines = ref('int_purchased_lines') -%}
-{%- set changes = purchased_lines_changes() -%}
+{%- set changes = scratch_relation('changes', lines.identifier) -%}
 {%- set comparable = '_built' in (adapter.get_columns_in_relation(lines) | map(attribute='name') | list) -%}
+{#- (int_purchased_lines creates its change log on every build: the marts, running in parallel,
+    would conflict creating it) -#}
 create or replace table {{ scratch_relation('plan') }} as
 with state as (
     select max(seen_stamp) as seen_stamp, max(detail) as detail
@@ -311,13 +331,11 @@ select lines.customer_id
 from {{ lines }} as lines
 cross join {{ scratch_relation('plan') }} as plan
 where lines._built > plan.seen_stamp
-{%- if changes is not none %}
 union
 select changes.customer_id
 from {{ changes }} as changes
 cross join {{ scratch_relation('plan') }} as plan
 where changes.changed_at > plan.seen_stamp
-{%- endif %}
 {%- else -%}
 select cast(null as {{ dbt.type_string() }}) as customer_id where 1 = 0
 {%- endif %};
@@ -340,18 +358,15 @@ where (select full_rebuild from {{ scratch_relation('plan') }})
 
 {#- Post-hook: what this build has seen (int_purchased_lines' newest write or change). -#}
 {% macro customer_scope_finish() -%}
-{%- set changes = purchased_lines_changes() -%}
+{%- set lines = ref('int_purchased_lines') -%}
+{%- set changes = scratch_relation('changes', lines.identifier) -%}
 delete from {{ incremental_state_relation() }} where model = '{{ this.identifier }}';
 insert into {{ incremental_state_relation() }} (model, seen_stamp, seen_load_id, detail, built_at)
 select
     '{{ this.identifier }}',
-    {%- if changes is not none %}
     greatest(
-        coalesce((select max(_built) from {{ ref('int_purchased_lines') }}), (select max(changed_at) from {{ changes }})),
-        coalesce((select max(changed_at) from {{ changes }}), (select max(_built) from {{ ref('int_purchased_lines') }}))),
-    {%- else %}
-    (select max(_built) from {{ ref('int_purchased_lines') }}),
-    {%- endif %}
+        coalesce((select max(_built) from {{ lines }}), (select max(changed_at) from {{ changes }})),
+        coalesce((select max(changed_at) from {{ changes }}), (select max(_built) from {{ lines }}))),
     cast(null as {{ dbt.type_bigint() }}),
     {{ customer_scope_fingerprint() }},
     {{ dbt.current_timestamp() }};
@@ -368,7 +383,8 @@ drop table if exists {{ scratch_relation('customers') }}
     int_order_lines_checked) was rebuilt in full since, when the model's code or (with
     `products`) the listed columns of the accepted products changed, without state, or on
     `--full-refresh`. With `changes`, the customers whose rows a build takes away are appended
-    to <model>__changes (customer_id, changed_at), for the customer-scoped marts.
+    to intermediate.<model>__changes (customer_id, changed_at), for the customer-scoped marts,
+    and the model's rows carry `_built` (order_scope_stamp(): stamps only grow).
 
     A model opts in with
       meta={'order_scope': {'lines': true|false, 'products': [columns], 'changes': true|false}},
@@ -392,28 +408,38 @@ drop table if exists {{ scratch_relation('customers') }}
     {{ return("'" ~ local_md5(model.raw_code) ~ "'") }}
 {%- endmacro %}
 
-{% macro order_scope_changes_ddl() -%}
-create table if not exists {{ scratch_relation('changes') }} (
-    customer_id {{ dbt.type_string() }}, changed_at {{ dbt.type_timestamp() }})
+{#- In the model's body: this build's `_built` (decided once, by the pre-hook, when incremental). -#}
+{% macro order_scope_stamp() -%}
+    {%- if is_incremental() -%}
+    (select stamp from {{ scratch_relation('plan') }})
+    {%- else -%}
+    {{ growing_stamp() }}
+    {%- endif -%}
 {%- endmacro %}
 
-{% macro order_scope_run_stamp() -%}
-    cast('{{ run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') }}' as {{ dbt.type_timestamp() }})
-{%- endmacro %}
-
-{#- Pre-hook: decide, list the orders to recompute, (log and) delete their rows. -#}
+{#- Pre-hook: decide, list the orders to recompute, (log and) delete their rows and the rows
+    after as_of. -#}
 {% macro order_scope_plan() -%}
 {%- if execute and is_incremental() -%}
 {%- set settings = order_scope_settings() -%}
 {%- set resolved = ref('int_orders_resolved') -%}
 {%- set plan = scratch_relation('plan') -%}
 {%- set keys = scratch_relation('plan_keys') -%}
-{%- set comparable = '_built' in (adapter.get_columns_in_relation(resolved) | map(attribute='name') | list)
-    and '_full_build' in (adapter.get_columns_in_relation(resolved) | map(attribute='name') | list) -%}
+{%- set as_of = '(select as_of_date from ' ~ ref('int_as_of') ~ ')' -%}
+{%- set resolved_columns = adapter.get_columns_in_relation(resolved) | map(attribute='name') | list -%}
+{%- set comparable = '_built' in resolved_columns and '_full_build' in resolved_columns -%}
 {%- if settings.lines -%}
     {%- set lines = ref('int_order_lines_checked') -%}
     {%- set comparable = comparable and '_built' in (adapter.get_columns_in_relation(lines) | map(attribute='name') | list) -%}
 {%- endif -%}
+{%- set own_stamps = [] -%}
+{%- if settings.changes -%}
+    {%- set own_built = '_built' in (adapter.get_columns_in_relation(this) | map(attribute='name') | list) -%}
+    {%- set comparable = comparable and own_built -%}
+    {%- if own_built %}{% do own_stamps.append('(select max(_built) from ' ~ this ~ ')') %}{% endif -%}
+    {%- do own_stamps.append('(select max(changed_at) from ' ~ scratch_relation('changes') ~ ')') -%}
+{{ changes_ddl() }};
+{% endif -%}
 create or replace table {{ plan }} as
 with state as (
     select max(seen_stamp) as seen_stamp, max(detail) as detail
@@ -435,12 +461,14 @@ select
     seen.seen_stamp,
     seen.previous_as_of,
     seen.lines_seen_stamp,
+    {{ growing_stamp(own_stamps) }} as stamp,
     {% if comparable -%}
     seen.seen_stamp is null
     or seen.previous_as_of is null
     or seen.fingerprint <> {{ order_scope_fingerprint() }}
-    -- int_orders_resolved rebuilt in full since
+    -- int_orders_resolved rebuilt in full since, or empty, or every row of it written since
     or coalesce((select max(_built) from {{ resolved }} where _full_build) > seen.seen_stamp, false)
+    or not exists (select 1 from {{ resolved }} where _built <= seen.seen_stamp)
     {%- if settings.lines %}
     or seen.lines_seen_stamp is null
     -- int_order_lines_checked rebuilt in full since (every line stamped after what was seen), or empty
@@ -471,18 +499,19 @@ select cast(null as {{ dbt.type_string() }}) as order_key where 1 = 0
 {%- endif %};
 {%- if settings.changes %}
 
-{{ order_scope_changes_ddl() }};
 delete from {{ scratch_relation('changes') }} where (select full_rebuild from {{ plan }});
+-- the customers of the rows recomputed or after as_of (an as_of moved back takes them away)
 insert into {{ scratch_relation('changes') }} (customer_id, changed_at)
-select distinct customer_id, {{ order_scope_run_stamp() }}
+select distinct customer_id, (select stamp from {{ plan }})
 from {{ this }}
 where not (select full_rebuild from {{ plan }})
-    and order_key in (select order_key from {{ keys }});
+    and (order_key in (select order_key from {{ keys }}) or ordered_on > {{ as_of }});
 {%- endif %}
 
 delete from {{ this }}
 where (select full_rebuild from {{ plan }})
     or order_key in (select order_key from {{ keys }})
+    or ordered_on > {{ as_of }}
 {%- endif -%}
 {%- endmacro %}
 
@@ -496,19 +525,12 @@ where (select full_rebuild from {{ plan }})
     {%- endif -%}
 {%- endmacro %}
 
-{#- Post-hook: remove what is after as_of, write what this build has seen. -#}
+{#- Post-hook: write what this build has seen. -#}
 {% macro order_scope_finish() -%}
 {%- set settings = order_scope_settings() -%}
-{%- set as_of = '(select as_of_date from ' ~ ref('int_as_of') ~ ')' -%}
 {%- if settings.changes -%}
-{{ order_scope_changes_ddl() }};
--- an as_of moved back takes the later rows away: their customers change too
-insert into {{ scratch_relation('changes') }} (customer_id, changed_at)
-select distinct customer_id, {{ order_scope_run_stamp() }}
-from {{ this }}
-where ordered_on > {{ as_of }};
+{{ changes_ddl() }};
 {% endif -%}
-delete from {{ this }} where ordered_on > {{ as_of }};
 delete from {{ incremental_state_relation() }} where model = '{{ this.identifier }}';
 insert into {{ incremental_state_relation() }} (model, seen_stamp, seen_load_id, detail, built_at)
 select
@@ -516,7 +538,7 @@ select
     (select max(_built) from {{ ref('int_orders_resolved') }}),
     cast(null as {{ dbt.type_bigint() }}),
     {{ dbt.concat([
-        dbt.safe_cast(as_of, dbt.type_string()), "'|'",
+        dbt.safe_cast('(select as_of_date from ' ~ ref('int_as_of') ~ ')', dbt.type_string()), "'|'",
         ("coalesce(" ~ dbt.safe_cast('(select max(_built) from ' ~ ref('int_order_lines_checked') ~ ')', dbt.type_string()) ~ ", '')")
             if settings.lines else "''", "'|'",
         order_scope_fingerprint()]) }},

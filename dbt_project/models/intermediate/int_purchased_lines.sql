@@ -41,7 +41,7 @@ as_of as (
 ),
 
 stamp as (
-    select {{ order_scope_run_stamp() }} as built
+    select {{ order_scope_stamp() }} as built
 )
 
 select
