@@ -42,6 +42,7 @@ NOT_COMPARED = {"main.customer_lifecycle_changes", "intermediate.incremental_sta
 # `_built` before it, so a test can count the rows a build decided.
 CHECKED_MODELS = ("int_order_lines_checked", "int_points_checked", "int_customers_checked")
 STAMPS: dict[str, dict[str, object]] = {}
+CHANGE_LOG: dict[str, object] = {}  # the newest change-log stamp after a build
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -125,9 +126,9 @@ def assert_same_as_full_refresh(landing: Path, incremental: Path, tmp: Path, day
     assert not different, f"differ from a full refresh: {different}"
 
 
-def query(warehouse: Path, sql: str):
+def query(warehouse: Path, sql: str, parameters: list | None = None):
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
+        return con.execute(sql, parameters or []).fetchall()
 
 
 def build_incrementally(landing: Path, warehouse: Path, day: date, label: str) -> None:
@@ -312,6 +313,10 @@ def test_duplicates_merges_refunds_and_future_orders_equal_a_full_refresh(store,
     assert query(warehouse, "select refunded_amount from intermediate.int_orders_resolved "
                             f"where order_key = '{refunded_id}'")[0][0] <= -5
     assert query(warehouse, "select is_purchase from main.orders where order_key = 'D1-TOMORROW'") == [(True,)]
+    # the merge took orders away from the merged customer: logged once, at this build's stamp
+    assert query(warehouse, "select count(*) > 0, count(distinct changed_at) from intermediate.int_purchased_lines__changes "
+                            f"where customer_id = '{merged_id}'") == [(True, 1)]
+    CHANGE_LOG["day_two"] = query(warehouse, "select max(changed_at) from intermediate.int_purchased_lines__changes")[0][0]
     assert_same_as_full_refresh(landing, warehouse, tmp_path, day)
 
 
@@ -366,6 +371,9 @@ def test_a_part_that_sorts_first_takes_over_the_order_id(store, day_three, tmp_p
                             f"where order_key = '{order_id}' order by source_file") == [
         ("orders/0001-late-export.csv", None), (f"orders_{(day - timedelta(days=2)):%Y%m%d}.csv", "duplicate_order_id")]
     assert query(warehouse, f"select cast(gross_amount as double) from main.orders where order_key = '{order_id}'") == [(7.0,)]
+    # the change log keeps only what a customer-scoped model has not seen: day two's entries are gone
+    assert query(warehouse, "select count(*) from intermediate.int_purchased_lines__changes "
+                            "where changed_at <= ?", [CHANGE_LOG["day_two"]]) == [(0,)]
     assert_same_as_full_refresh(landing, warehouse, tmp_path, day)
 
 

@@ -408,6 +408,19 @@ drop table if exists {{ scratch_relation('customers') }}
     {{ return("'" ~ local_md5(model.raw_code) ~ "'") }}
 {%- endmacro %}
 
+{#- The models that read this model's change log: those with a customer scope in the project. -#}
+{% macro changes_readers() -%}
+    {%- set names = [] -%}
+    {%- if execute -%}
+        {%- for node in graph.nodes.values() if node.resource_type == 'model' -%}
+            {%- if ((node.config.meta or {}).get('customer_scope')) is not none -%}
+                {%- do names.append(node.name) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(names | sort) }}
+{%- endmacro %}
+
 {#- In the model's body: this build's `_built` (decided once, by the pre-hook, when incremental). -#}
 {% macro order_scope_stamp() -%}
     {%- if is_incremental() -%}
@@ -500,6 +513,15 @@ select cast(null as {{ dbt.type_string() }}) as order_key where 1 = 0
 {%- if settings.changes %}
 
 delete from {{ scratch_relation('changes') }} where (select full_rebuild from {{ plan }});
+{%- set readers = changes_readers() %}
+{%- if readers %}
+-- what every customer-scoped model has seen already (one never built rebuilds in full anyway)
+delete from {{ scratch_relation('changes') }}
+where changed_at <= (
+    select min(seen_stamp) from {{ incremental_state_relation() }}
+    where model in ({% for name in readers %}'{{ name }}'{% if not loop.last %}, {% endif %}{% endfor %})
+);
+{%- endif %}
 -- the customers of the rows recomputed or after as_of (an as_of moved back takes them away)
 insert into {{ scratch_relation('changes') }} (customer_id, changed_at)
 select distinct customer_id, (select stamp from {{ plan }})
