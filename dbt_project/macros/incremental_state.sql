@@ -194,12 +194,7 @@ create table if not exists {{ incremental_state_relation() }} (
 {% macro incremental_stamp() -%}
     {%- set run_stamp = "cast('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') ~ "' as " ~ dbt.type_timestamp() ~ ")" -%}
     {%- if is_incremental() -%}
-    select greatest(
-        {{ run_stamp }},
-        coalesce({{ dbt.dateadd('microsecond', 1, 'max(_built)') }}, {{ run_stamp }}),
-        coalesce((select {{ dbt.dateadd('microsecond', 1, 'max(seen_stamp)') }} from {{ incremental_state_relation() }}), {{ run_stamp }})
-    ) as built
-    from {{ this }}
+    select {{ growing_stamp(['(select max(_built) from ' ~ this ~ ')']) }} as built
     {%- else -%}
     select {{ run_stamp }} as built
     {%- endif -%}
@@ -346,14 +341,20 @@ where (select full_rebuild from {{ scratch_relation('plan') }})
 {%- endif -%}
 {%- endmacro %}
 
-{#- In the model's body: true for the rows of the customers this build recomputes. -#}
-{% macro customer_scope_filter(column) -%}
+{#- In a model's body: true for the rows this build recomputes — all of them in a full rebuild,
+    else those whose `column` is in the plan's key table (intermediate.<model>__<keys>). -#}
+{% macro plan_filter(column, keys, key_column) -%}
     {%- if is_incremental() -%}
     ((select full_rebuild from {{ scratch_relation('plan') }})
-        or {{ column }} in (select customer_id from {{ scratch_relation('customers') }}))
+        or {{ column }} in (select {{ key_column }} from {{ scratch_relation(keys) }}))
     {%- else -%}
     1 = 1
     {%- endif -%}
+{%- endmacro %}
+
+{#- In the model's body: true for the rows of the customers this build recomputes. -#}
+{% macro customer_scope_filter(column) -%}
+    {{ return(plan_filter(column, 'customers', 'customer_id')) }}
 {%- endmacro %}
 
 {#- Post-hook: what this build has seen (int_purchased_lines' newest write or change). -#}
@@ -539,12 +540,7 @@ where (select full_rebuild from {{ plan }})
 
 {#- In the model's body: true for the rows of the orders this build recomputes. -#}
 {% macro order_scope_filter(column) -%}
-    {%- if is_incremental() -%}
-    ((select full_rebuild from {{ scratch_relation('plan') }})
-        or {{ column }} in (select order_key from {{ scratch_relation('plan_keys') }}))
-    {%- else -%}
-    1 = 1
-    {%- endif -%}
+    {{ return(plan_filter(column, 'plan_keys', 'order_key')) }}
 {%- endmacro %}
 
 {#- Post-hook: write what this build has seen. -#}

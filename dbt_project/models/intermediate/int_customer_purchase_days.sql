@@ -7,10 +7,6 @@
     customers), and the days between the previous as_of and this one; days after as_of are
     removed. It rebuilds everything when int_orders_resolved was rebuilt in full since, when
     there is no state, or on `--full-refresh`. -#}
-{%- set state_ddl -%}{% raw -%}
-create table if not exists "{{ this.database }}"."intermediate"."incremental_state" (
-    model varchar, seen_stamp timestamp, seen_load_id bigint, detail varchar, built_at timestamp)
-{%- endraw %}{%- endset -%}
 {%- set plan -%}{% raw -%}
 {%- if is_incremental() -%}
 {%- set plan_relation = '"' ~ this.database ~ '"."' ~ this.schema ~ '"."' ~ this.identifier ~ '__plan"' -%}
@@ -91,7 +87,7 @@ drop table if exists "{{ this.database }}"."{{ this.schema }}"."{{ this.identifi
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='append_new_columns',
-    pre_hook=[state_ddl, plan],
+    pre_hook=["{{ incremental_state_ddl() }}", plan],
     post_hook=finish
 ) }}
 

@@ -13,10 +13,6 @@
     A post-hook removes the rows of files no longer loaded. Internal columns: _load_id (the load
     that read the row's file), _reprocessed (a row decided again, or a full build: downstream
     models then check whether an accepted order changed), _built (when the row was decided). -#}
-{%- set state_ddl -%}{% raw -%}
-create table if not exists "{{ this.database }}"."intermediate"."incremental_state" (
-    model varchar, seen_stamp timestamp, seen_load_id bigint, detail varchar, built_at timestamp)
-{%- endraw %}{%- endset -%}
 {%- set drop_unloaded -%}{% raw -%}
 {%- if adapter.get_relation(this.database, 'raw', 'load_files') -%}
 delete from {{ this }}
@@ -44,7 +40,7 @@ select
     incremental_strategy='delete+insert',
     unique_key=['source_file', 'source_row'],
     on_schema_change='append_new_columns',
-    pre_hook=state_ddl,
+    pre_hook="{{ incremental_state_ddl() }}",
     post_hook=[drop_unloaded, state_write]
 ) }}
 

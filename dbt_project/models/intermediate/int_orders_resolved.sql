@@ -13,10 +13,6 @@
     back), when the promotion calendar changed, when there is no state, or on `--full-refresh`.
     The plan is made by the pre-hooks (tables <model>__plan, <model>__plan_keys, dropped at the
     end), so the deletes it implies happen in the model's transaction. -#}
-{%- set state_ddl -%}{% raw -%}
-create table if not exists "{{ this.database }}"."intermediate"."incremental_state" (
-    model varchar, seen_stamp timestamp, seen_load_id bigint, detail varchar, built_at timestamp)
-{%- endraw %}{%- endset -%}
 {%- set plan -%}{% raw -%}
 {%- if is_incremental() -%}
 {%- set plan_relation = '"' ~ this.database ~ '"."' ~ this.schema ~ '"."' ~ this.identifier ~ '__plan"' -%}
@@ -119,7 +115,7 @@ drop table if exists "{{ this.database }}"."{{ this.schema }}"."{{ this.identifi
     incremental_strategy='delete+insert',
     unique_key='order_key',
     on_schema_change='append_new_columns',
-    pre_hook=[state_ddl, plan],
+    pre_hook=["{{ incremental_state_ddl() }}", plan],
     post_hook=finish
 ) }}
 
