@@ -27,7 +27,8 @@ def test_every_phase_runs_and_matches_the_references(tmp_path):
     # the daily build parsed only the new day's order rows, not the history
     assert phases["incremental build"]["orders_parsed"] < phases["day"]["orders"] * 3
     assert not phases["incremental build"]["resolved_in_full"]
-    for key in ("full_build_over_floor", "lifetimes_over_laoke_btyd", "lifetimes_over_laoke_predictions",
+    for key in ("full_build_over_floor", "lifetimes_over_laoke_btyd", "lifetimes_over_laoke_btyd_daily",
+                "lifetimes_over_laoke_predictions",
                 "incremental_build_over_full_build"):
         assert report["summary"][key] > 0
     # the store is generated once and reused

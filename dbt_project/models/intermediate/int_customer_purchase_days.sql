@@ -105,8 +105,8 @@ as_of as (
 select
     orders.customer_id,
     orders.ordered_on as purchase_date,
-    count(*) as purchase_orders,
-    sum(orders.net_amount) as day_total
+    cast(count(*) as integer) as purchase_orders,
+    {{ to_money('sum(orders.net_amount)') }} as day_total
 from orders
 cross join as_of
 where orders.is_purchase
