@@ -11,7 +11,7 @@
                    product ids of int_products_checked), 'phone_region' (the region the loader
                    classified phones with)
     and the hooks
-      pre_hook=["{{ incremental_state_ddl() }}", "{{ incremental_clear_for_rebuild() }}"],
+      pre_hook="{{ incremental_clear_for_rebuild() }}",
       post_hook="{{ incremental_state_write() }}"
     Its body calls incremental_plan(): `incremental` true means "parse the rows of plan.new_files
     and decide again, from the rows already here, what they and the upstream changes touch";
@@ -44,9 +44,12 @@
     {{ return(adapter.get_relation(target.database, 'raw', 'load_files')) }}
 {%- endmacro %}
 
-{#- Pre-hook: the state table every incremental model shares. -#}
+{#- on-run-start (dbt_project.yml): the state table every incremental model shares, created once
+    before any model runs. Created by the models' own pre-hooks, two models running at once would
+    both create it on a first build, which DuckDB refuses (a catalog write-write conflict). -#}
 {% macro incremental_state_ddl() -%}
-create table if not exists {{ incremental_state_relation() }} (
+{%- do adapter.create_schema(api.Relation.create(database=target.database, schema='intermediate')) -%}
+create table if not exists {{ api.Relation.create(database=target.database, schema='intermediate', identifier='incremental_state') }} (
     model {{ dbt.type_string() }},
     seen_stamp {{ dbt.type_timestamp() }},
     seen_load_id {{ dbt.type_bigint() }},
@@ -278,7 +281,7 @@ create table if not exists {{ scratch_relation('changes', model_name) }} (
       meta={'customer_scope': {'products': [product columns it reads], 'rules': [vars it reads],
                                'best_sellers': true|false}},
       materialized='incremental', incremental_strategy='append',
-      pre_hook=["{{ incremental_state_ddl() }}", "{{ customer_scope_plan() }}"],
+      pre_hook="{{ customer_scope_plan() }}",
       post_hook="{{ customer_scope_finish() }}"
     and filters its reads of int_purchased_lines with customer_scope_filter('lines.customer_id').
     `best_sellers`: the rows name each category's best seller (a store-wide fact): a new best
@@ -390,7 +393,7 @@ drop table if exists {{ scratch_relation('customers') }}
     A model opts in with
       meta={'order_scope': {'lines': true|false, 'products': [columns], 'changes': true|false}},
       materialized='incremental', incremental_strategy='append',
-      pre_hook=["{{ incremental_state_ddl() }}", "{{ order_scope_plan() }}"],
+      pre_hook="{{ order_scope_plan() }}",
       post_hook="{{ order_scope_finish() }}"
     and filters its reads of int_orders_resolved (and lines) with order_scope_filter(column).
     State: seen_stamp = int_orders_resolved's max(_built); detail = as_of | the lines' max(_built)

@@ -87,7 +87,7 @@ drop table if exists "{{ this.database }}"."{{ this.schema }}"."{{ this.identifi
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='append_new_columns',
-    pre_hook=["{{ incremental_state_ddl() }}", plan],
+    pre_hook=plan,
     post_hook=finish
 ) }}
 

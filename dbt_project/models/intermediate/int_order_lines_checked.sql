@@ -23,7 +23,7 @@
         'rules': ['max_order_amount', 'store_timezone', 'day_first_dates'],
         'fingerprint': ['products'],
     }},
-    pre_hook=["{{ incremental_state_ddl() }}", "{{ incremental_clear_for_rebuild() }}"],
+    pre_hook="{{ incremental_clear_for_rebuild() }}",
     post_hook="{{ incremental_state_write() }}"
 ) }}
 

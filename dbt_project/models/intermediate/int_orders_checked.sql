@@ -40,7 +40,6 @@ select
     incremental_strategy='delete+insert',
     unique_key=['source_file', 'source_row'],
     on_schema_change='append_new_columns',
-    pre_hook="{{ incremental_state_ddl() }}",
     post_hook=[drop_unloaded, state_write]
 ) }}
 

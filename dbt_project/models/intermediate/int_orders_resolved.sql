@@ -115,7 +115,7 @@ drop table if exists "{{ this.database }}"."{{ this.schema }}"."{{ this.identifi
     incremental_strategy='delete+insert',
     unique_key='order_key',
     on_schema_change='append_new_columns',
-    pre_hook=["{{ incremental_state_ddl() }}", plan],
+    pre_hook=plan,
     post_hook=finish
 ) }}
 

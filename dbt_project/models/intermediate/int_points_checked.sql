@@ -16,16 +16,13 @@
         'source': 'points',
         'rules': ['store_timezone', 'day_first_dates'],
     }},
-    pre_hook=["{{ incremental_state_ddl() }}", "{{ incremental_clear_for_rebuild() }}"],
+    pre_hook="{{ incremental_clear_for_rebuild() }}",
     post_hook="{{ incremental_state_write() }}"
 ) }}
 
 {%- set plan = incremental_plan() -%}
 {%- set stg_columns = adapter.get_columns_in_relation(ref('stg_points')) | map(attribute='name') | list if plan.incremental else [] -%}
 
-{#- After int_orders_checked: its transaction creates intermediate.incremental_state on a first
-    build, and DuckDB refuses a second transaction creating it at the same time. -#}
--- depends_on: {{ ref('int_orders_checked') }}
 with as_of as (
     select * from {{ ref('int_as_of') }}
 ),

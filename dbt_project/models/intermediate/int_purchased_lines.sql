@@ -17,7 +17,7 @@
         'products': ['category', 'product_line', 'price', 'consumption_cycle_days', 'is_durable'],
         'changes': true,
     }},
-    pre_hook=["{{ incremental_state_ddl() }}", "{{ order_scope_plan() }}"],
+    pre_hook="{{ order_scope_plan() }}",
     post_hook="{{ order_scope_finish() }}"
 ) }}
 

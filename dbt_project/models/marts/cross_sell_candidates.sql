@@ -12,7 +12,7 @@
     incremental_strategy='append',
     on_schema_change='append_new_columns',
     meta={'customer_scope': {'products': ['category', 'complementary_categories'], 'best_sellers': true}},
-    pre_hook=["{{ incremental_state_ddl() }}", "{{ customer_scope_plan() }}"],
+    pre_hook="{{ customer_scope_plan() }}",
     post_hook="{{ customer_scope_finish() }}"
 ) }}
 

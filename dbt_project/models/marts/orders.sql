@@ -9,7 +9,7 @@
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='append_new_columns',
-    pre_hook=["{{ incremental_state_ddl() }}", "{{ order_scope_plan() }}"],
+    pre_hook="{{ order_scope_plan() }}",
     post_hook="{{ order_scope_finish() }}"
 ) }}
 
