@@ -429,11 +429,14 @@ def p_btyd(config: dict) -> dict:
     rfm_sql = (compiled / "marts" / "customer_rfm.sql").read_text()
     # The BTYD summary alone (what lifetimes computes): customer_rfm up to its btyd CTE, without
     # the R/F/M quintile scores and segments.
+    purchase_days_ref = re.search(r"select \* from \S*int_customer_purchase_days\S*", rfm_sql)
+    if "scored as (" not in rfm_sql or not purchase_days_ref:
+        raise RuntimeError("customer_rfm's compiled SQL changed shape: the btyd phase needs its `scored as (` CTE "
+                           "and `select * from ...int_customer_purchase_days`; update p_btyd")
     summary_sql = rfm_sql[:rfm_sql.index("scored as (")].rstrip().rstrip(",") + "\nselect * from btyd"
     # From the orders: the same SQL with the purchase days computed inline instead of read from
     # the table the daily build keeps (what a first build, or a store without history, pays).
-    purchase_days_ref = re.search(r"select \* from (\S*int_customer_purchase_days\S*)", summary_sql).group(0)
-    from_orders_sql = summary_sql.replace(purchase_days_ref, purchase_days_sql, 1)
+    from_orders_sql = summary_sql.replace(purchase_days_ref.group(0), purchase_days_sql, 1)
     repeats = BTYD_REPEATS if config["lines"] <= BTYD_REPEATS_UP_TO else 1
 
     def create(sql: str) -> None:

@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build", help="load the landing folder and build the warehouse as of a date")
     build.add_argument("--as-of", type=_date, default=None, help="reference date (default: latest order date)")
-    build.add_argument("--full-refresh", action="store_true", help="rebuild incremental tables from scratch")
+    build.add_argument("--full-refresh", action="store_true",
+                       help="rebuild incremental tables from scratch (the lifecycle history keeps its earlier snapshots)")
     build.set_defaults(func=cmd_build)
 
     accuracy = sub.add_parser("evaluate-predictions", help="fit on history up to a date, predict the rest, compare with baselines")

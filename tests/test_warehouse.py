@@ -98,8 +98,8 @@ def test_cli_rejects_bad_date(capsys):
 
 
 def test_lifecycle_history_keeps_one_snapshot_per_as_of(tmp_path):
-    """Building two as_of dates keeps both snapshots; rebuilding one replaces its rows; the change
-    between them is one query."""
+    """Building two as_of dates keeps both snapshots; rebuilding one replaces its snapshot whole;
+    a full refresh keeps the earlier snapshots; the change between them is one query."""
     from laoke.build import transform
 
     landing = tmp_path / "landing"
@@ -119,3 +119,17 @@ def test_lifecycle_history_keeps_one_snapshot_per_as_of(tmp_path):
         (date(2024, 5, 31), "a", "sleeping"), (date(2024, 5, 31), "b", "sleeping"),
     ]
     assert sorted(changes) == [("a", "active", "sleeping"), ("b", "new", "sleeping")]
+
+    # b's orders are gone from the landing file (reloaded) and the store is built again in full:
+    # the earlier snapshot survives --full-refresh, the rebuilt as_of's snapshot no longer has b
+    (landing / "orders.csv").write_text(
+        "customer_id,ordered_at,amount\na,2024-01-01,10\na,2024-01-20,10\n", encoding="utf-8")
+    build_warehouse(landing, warehouse, as_of=date(2024, 5, 31), load_date=date(2024, 12, 31), full_refresh=True,
+                    predictions=False)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        history = con.execute("select as_of_date, customer_id, lifecycle_status from main.customer_lifecycle_history "
+                              "order by 1, 2").fetchall()
+    assert history == [
+        (date(2024, 3, 31), "a", "active"), (date(2024, 3, 31), "b", "new"),
+        (date(2024, 5, 31), "a", "sleeping"),
+    ]

@@ -1,10 +1,14 @@
-{#- One row per customer per as_of that was built: rebuilding an as_of replaces its rows,
-    building a new as_of adds them. `dbt build --full-refresh` starts the history over. -#}
+{#- One row per customer per as_of that was built: building a new as_of adds its snapshot,
+    rebuilding an as_of replaces its snapshot whole (a customer gone since, e.g. merged, leaves
+    it). The history is what earlier builds decided, not derivable from today's landing files,
+    so `--full-refresh` keeps it (full_refresh=false) and replaces only the current as_of's
+    snapshot; to start the history over, drop the table: `drop table main.customer_lifecycle_history`. -#}
 {{ config(
     materialized='incremental',
-    unique_key=['as_of_date', 'customer_id'],
-    incremental_strategy='delete+insert',
-    on_schema_change='append_new_columns'
+    incremental_strategy='append',
+    full_refresh=false,
+    on_schema_change='append_new_columns',
+    pre_hook="{% if is_incremental() %}delete from {{ this }} where as_of_date in (select as_of_date from {{ ref('customer_lifecycle') }}){% endif %}"
 ) }}
 
 select
