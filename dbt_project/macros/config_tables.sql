@@ -4,6 +4,7 @@
     {%- for t in var('tiers') %}
     select
         '{{ t.tier }}' as tier,
+        '{{ t.get('display_name', t.tier) | string | replace("'", "''") }}' as tier_display_name,
         {{ t.rank }} as tier_rank,
         cast({{ t.min_spend }} as {{ type_double() }}) as min_spend,
         cast({{ t.discount_rate }} as {{ type_double() }}) as discount_rate,

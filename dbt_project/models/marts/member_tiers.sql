@@ -42,6 +42,7 @@ select
 
     -- dimensions
     tiers.tier,
+    tiers.tier_display_name,
     tiers.tier_rank,
     coalesce(latest_day.is_fast_upgraded, false) as is_fast_upgraded,
 
