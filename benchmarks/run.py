@@ -646,7 +646,10 @@ def p_evaluation(config: dict) -> dict:
     except ImportError:
         return {"seconds": None, "note": "laoke.evaluation does not exist yet: skipped"}
     from laoke.send_lists import export_campaigns
+    from laoke.settings import dbt_vars
 
+    # At 100M the campaign has ~266,000 members: more than 14 days of slots at 500 (see p_send_list).
+    dbt_vars()["send_slot_max_messages"] = SEND_SLOT_MAX_MESSAGES
     warehouse = Path(config["warehouse"])
     exported, export_seconds = timed(export_campaigns, [EVALUATED_CAMPAIGN], warehouse, Path(config["work"]) / "exports")
     refused = [r.refused for r in exported if getattr(r, "refused", None)]
@@ -654,7 +657,8 @@ def p_evaluation(config: dict) -> dict:
     with _connect(config, read_only=True) as con:
         members = con.execute("select count(*) from campaigns.send_ledger where campaign_id = ?", [EVALUATED_CAMPAIGN]).fetchone()[0]
     return {"seconds": evaluate_seconds, "export_seconds": export_seconds, "members": members,
-            "note": (f"{EVALUATED_CAMPAIGN}: export (gate, CSV, XLSX, ledger) {export_seconds}s for {members:,} members"
+            "note": (f"{EVALUATED_CAMPAIGN} (send_slot_max_messages {SEND_SLOT_MAX_MESSAGES:,}): export (gate, CSV, XLSX, "
+                     f"ledger) {export_seconds}s for {members:,} members"
                      f"{' REFUSED: ' + refused[0][:80] if refused else ''}; evaluate (dbt evaluation models + lift) "
                      f"{evaluate_seconds}s, {len(lift)} lift rows")}
 
