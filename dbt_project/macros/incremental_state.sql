@@ -37,7 +37,7 @@
 {%- endmacro %}
 
 {% macro incremental_state_relation() -%}
-    {{ return(api.Relation.create(database=this.database, schema='intermediate', identifier='incremental_state')) }}
+    {{ return(api.Relation.create(database=target.database, schema='intermediate', identifier='incremental_state')) }}
 {%- endmacro %}
 
 {% macro incremental_load_files() -%}
@@ -48,8 +48,8 @@
     before any model runs. Created by the models' own pre-hooks, two models running at once would
     both create it on a first build, which DuckDB refuses (a catalog write-write conflict). -#}
 {% macro incremental_state_ddl() -%}
-{%- do adapter.create_schema(api.Relation.create(database=target.database, schema='intermediate')) -%}
-create table if not exists {{ api.Relation.create(database=target.database, schema='intermediate', identifier='incremental_state') }} (
+{%- do adapter.create_schema(incremental_state_relation().without_identifier()) -%}
+create table if not exists {{ incremental_state_relation() }} (
     model {{ dbt.type_string() }},
     seen_stamp {{ dbt.type_timestamp() }},
     seen_load_id {{ dbt.type_bigint() }},
