@@ -388,7 +388,7 @@ drop table if exists {{ scratch_relation('customers') }}
     `products`) the listed columns of the accepted products changed, without state, or on
     `--full-refresh`. With `changes`, the customers whose rows a build takes away are appended
     to intermediate.<model>__changes (customer_id, changed_at), for the customer-scoped marts,
-    and the model's rows carry `_built` (order_scope_stamp(): stamps only grow).
+    and the model's rows carry `_built` (plan_stamp(): stamps only grow).
 
     A model opts in with
       meta={'order_scope': {'lines': true|false, 'products': [columns], 'changes': true|false}},
@@ -425,8 +425,9 @@ drop table if exists {{ scratch_relation('customers') }}
     {{ return(names | sort) }}
 {%- endmacro %}
 
-{#- In the model's body: this build's `_built` (decided once, by the pre-hook, when incremental). -#}
-{% macro order_scope_stamp() -%}
+{#- In the body of a model whose pre-hook writes a plan table with `stamp` (order, person and
+    survivor scopes): this build's `_built` (decided once, by the pre-hook, when incremental). -#}
+{% macro plan_stamp() -%}
     {%- if is_incremental() -%}
     (select stamp from {{ scratch_relation('plan') }})
     {%- else -%}

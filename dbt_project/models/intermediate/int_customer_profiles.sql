@@ -1,7 +1,19 @@
 {#- One row per surviving customer: the survivor's own attributes, filled from the ids merged
-    into it where the survivor's row lacks them; the phone is the survivor's valid mobile. -#}
+    into it where the survivor's row lacks them; the phone is the survivor's valid mobile.
+
+    Incremental by survivor (macros/identity_scope.sql, survivor_scope_plan): a build recomputes
+    the survivors whose identity rows or customers rows changed since its last build. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='append_new_columns',
+    pre_hook="{{ survivor_scope_plan() }}",
+    post_hook="{{ survivor_scope_finish() }}"
+) }}
+
 with identity as (
     select * from {{ ref('int_customer_identity') }}
+    where {{ survivor_scope_filter('survivor_customer_id') }}
 ),
 
 customers as (

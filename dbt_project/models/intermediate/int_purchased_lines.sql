@@ -41,7 +41,7 @@ as_of as (
 ),
 
 stamp as (
-    select {{ order_scope_stamp() }} as built
+    select {{ plan_stamp() }} as built
 )
 
 select
