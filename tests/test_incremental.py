@@ -11,7 +11,11 @@ and no longer is, a landing file changed in place, and a file removed. The check
 order lines, points and customers parse only new rows too: a line whose order is rejected today
 and accepted tomorrow, a line before its order, repeated line and customer keys (in a part that
 sorts first, too), future points, birthdays and registrations, a build with nothing new, and new
-products (a full rebuild of the lines).
+products (a full rebuild of the lines). Identity and profiles recompute only the people a day
+touches: a new id with an old phone, a merge undone by a customers part that sorts first, an id
+with orders only that later gets a customers row, an order taken over by another id, and a
+warehouse whose identity was built before it was incremental. A changed rule var (up-sell price
+ratio, max_order_amount) decides everything again.
 
 The loader's own incremental behaviour and its fast path for clean CSV (DuckDB's reader) are
 checked here too, without dbt.
@@ -545,6 +549,130 @@ def test_a_changed_rule_var_recomputes_every_customer(store, day_seven):
     run_dbt("build", warehouse, changed, only_upsell + ["--full-refresh"])
     assert snapshot(warehouse)["main.upsell_candidates"] == incremental
     run_dbt("build", warehouse, build_vars(as_of, load_date), only_upsell + ["--full-refresh"])
+
+
+def test_a_changed_max_order_amount_decides_every_order_again(store, day_seven):
+    """max_order_amount is in int_orders_checked's fingerprint: a lower limit decides every stored
+    order again (there is no new row), as a full refresh would."""
+    from laoke.build import build_vars
+    from laoke.dbt import run_dbt
+
+    root, landing, warehouse = store
+    (as_of, load_date), = query(warehouse, "select as_of_date, load_date from intermediate.int_as_of")
+    (largest,), = query(warehouse, "select max(abs(amount)) from intermediate.int_orders_checked "
+                                   "where rejection_reason is null")
+    lowered = dict(build_vars(as_of, load_date), max_order_amount=float(largest) - 1)
+    only_orders = ["--exclude-resource-type", "unit_test", "--select", "int_orders_checked"]
+    run_dbt("build", warehouse, lowered, only_orders)
+    assert query(warehouse, "select count(*) from intermediate.int_orders_checked "
+                            "where rejection_reason = 'absurd_amount' and abs(amount) = ?", [largest])[0][0] > 0
+    incremental = snapshot(warehouse)["intermediate.int_orders_checked"]
+    run_dbt("build", warehouse, lowered, only_orders + ["--full-refresh"])
+    assert snapshot(warehouse)["intermediate.int_orders_checked"] == incremental
+    # the store's own limit again, every model caught up for the days after
+    run_dbt("build", warehouse, build_vars(as_of, load_date), ["--exclude-resource-type", "unit_test"])
+
+
+def single_survivors(landing: Path, warehouse: Path, count: int) -> list[dict]:
+    """Rows of customers.csv of people with one id and a valid mobile."""
+    ids = [c for (c,) in query(warehouse, """
+        select customer_id from intermediate.int_customers_checked
+        where rejection_reason is null and phone_class = 'valid_mobile' and source_file = 'customers.csv'
+            and customer_id in (select survivor_customer_id from intermediate.int_customer_identity
+                                group by survivor_customer_id having count(*) = 1)
+        order by customer_id limit ?""", [count])]
+    _, customers = read_rows(landing / "customers.csv")
+    return [next(c for c in customers if c["customer_id"] == i) for i in ids]
+
+
+def survivor(warehouse: Path, customer_id: str):
+    return query(warehouse, "select survivor_customer_id from intermediate.int_customer_identity "
+                            "where customer_id = ?", [customer_id])
+
+
+@pytest.fixture(scope="module")
+def day_eight(store, day_six):
+    """(After the tests of day seven.) A new id with an old customer's phone, registered earlier
+    (it becomes that person's survivor), and a new id with orders only."""
+    root, landing, warehouse = store
+    day = day_six + timedelta(days=1)
+    (first,) = single_survivors(landing, warehouse, 1)
+    customers_header, _ = read_rows(landing / "customers.csv")
+    write_rows(landing / f"customers_{day:%Y%m%d}.csv", customers_header,
+               [dict(first, customer_id="C-MERGE-A", registered_at="2000-01-01 00:00:00", name="新号")])
+    orders_header, _ = read_rows(landing / "orders.csv")
+    orders, lines = copy_day(landing, END - timedelta(days=2), day, "D8-")
+    write_rows(landing / f"orders_{day:%Y%m%d}.csv", orders_header,
+               orders + [dict(orders[0], order_id="D8-ORDERS-ONLY", customer_id="C-ORDERS-ONLY")])
+    lines_header, _ = read_rows(landing / "order_lines.csv")
+    write_rows(landing / f"order_lines_{day:%Y%m%d}.csv", lines_header, lines)
+    build_incrementally(landing, warehouse, day, "day_eight")
+    return day, first["customer_id"], orders[0]["order_id"]
+
+
+def test_a_new_id_with_an_old_phone_and_an_id_with_orders_only(store, day_eight, tmp_path):
+    root, landing, warehouse = store
+    day, first, _ = day_eight
+    assert survivor(warehouse, first) == [("C-MERGE-A",)]
+    assert survivor(warehouse, "C-ORDERS-ONLY") == [("C-ORDERS-ONLY",)]
+    assert 0 < last_build_share(warehouse, "int_customer_identity") < 0.1
+    assert_same_as_full_refresh(landing, warehouse, tmp_path, day)
+
+
+@pytest.fixture(scope="module")
+def day_nine(store, day_eight):
+    """Identity changes no upstream full rebuild makes: a customers part that sorts before day
+    eight's file gives C-MERGE-A a landline (the merge is undone), the id with orders only gets a
+    customers row with another old customer's phone, registered earlier (it becomes that person's
+    survivor), and an orders part that sorts before day eight's file takes one of its order ids
+    over for a new id (the order's customer changes)."""
+    root, landing, warehouse = store
+    day, first, taken_order = day_eight
+    day = day + timedelta(days=1)
+    customers_header, _ = read_rows(landing / "customers.csv")
+    merged_a = read_rows(landing / f"customers_{day_eight[0]:%Y%m%d}.csv")[1][0]
+    second = next(c for c in single_survivors(landing, warehouse, 3) if c["customer_id"] != first)
+    write_rows(landing / "customers" / "0000-early.csv", customers_header, [
+        dict(merged_a, phone="0571-88886666"),
+        dict(second, customer_id="C-ORDERS-ONLY", registered_at="2000-01-01 00:00:00", name="先下单"),
+    ])
+    orders_header, day_eight_orders = read_rows(landing / f"orders_{day_eight[0]:%Y%m%d}.csv")
+    taken = next(o for o in day_eight_orders if o["order_id"] == taken_order)
+    write_rows(landing / "orders" / "0000-early.csv", orders_header, [dict(taken, customer_id="C-TAKEOVER")])
+    build_incrementally(landing, warehouse, day, "day_nine")
+    return day, first, second["customer_id"], taken_order
+
+
+def test_a_merge_undone_a_new_survivor_and_an_order_taken_over(store, day_nine, tmp_path):
+    root, landing, warehouse = store
+    day, first, second, taken_order = day_nine
+    assert survivor(warehouse, first) == [(first,)]
+    assert survivor(warehouse, "C-MERGE-A") == [("C-MERGE-A",)]
+    assert survivor(warehouse, second) == [("C-ORDERS-ONLY",)]
+    assert query(warehouse, "select source_customer_ids, name from intermediate.int_customer_profiles "
+                            "where customer_id = 'C-ORDERS-ONLY'") == [(2, "先下单")]
+    assert query(warehouse, "select count(*) from intermediate.int_customer_profiles where customer_id = ?",
+                 [second]) == [(0,)]
+    assert query(warehouse, "select customer_id from main.orders where order_key = ?", [taken_order]) == [("C-TAKEOVER",)]
+    assert survivor(warehouse, "C-TAKEOVER") == [("C-TAKEOVER",)]
+    assert 0 < last_build_share(warehouse, "int_customer_identity") < 0.1
+    assert_same_as_full_refresh(landing, warehouse, tmp_path, day)
+
+
+def test_identity_built_before_it_was_incremental_is_rebuilt(store, day_nine, tmp_path):
+    """A warehouse whose identity table has no _person_key (built by an earlier laoke) and whose
+    profiles have no state: the next build rebuilds both instead of failing."""
+    root, landing, warehouse = store
+    day = day_nine[0]
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("alter table intermediate.int_customer_identity drop column _person_key")
+        con.execute("alter table intermediate.int_customer_identity drop column _built")
+        con.execute("delete from intermediate.incremental_state "
+                    "where model in ('int_customer_identity', 'int_customer_profiles')")
+    build(landing, warehouse, day, full=False)
+    assert last_build_share(warehouse, "int_customer_identity") == 1
+    assert query(warehouse, "select count(*) from intermediate.int_customer_identity where _person_key is null") == [(0,)]
+    assert_same_as_full_refresh(landing, warehouse, tmp_path, day)
 
 
 # --- the loader alone ---------------------------------------------------------------------------

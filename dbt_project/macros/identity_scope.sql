@@ -14,7 +14,8 @@
     row was decided since, and removes the rows of ids that are no longer survivors.
 
     Both rebuild everything when an upstream was rebuilt in full (every row stamped after what
-    was seen) or is empty, when the model's code changed, without state, or on `--full-refresh`.
+    was seen) or is empty, when the model's code (identity: or the merge rule, person_key())
+    changed, without state, or on `--full-refresh`.
     State: seen_stamp = the first upstream's max(_built); detail = the second upstream's
     max(_built) | the hash of the model's code. -#}
 
@@ -23,9 +24,15 @@
     coalesce(case when {{ customers }}.phone_class in ('valid_mobile', 'virtual_operator') then {{ customers }}.e164 end, {{ customer_id }})
 {%- endmacro %}
 
+{#- What identity's rows depend on besides its inputs: its code and the merge rule (which phone
+    classes make one person). A change rebuilds it in full. -#}
+{% macro person_scope_fingerprint() -%}
+    {{ return(local_md5(model.raw_code ~ person_key('customers', 'customer_id'))) }}
+{%- endmacro %}
+
 {#- The plan table both scopes share: the two seen stamps, this build's stamp and whether it
     rebuilds in full. `first` / `second`: the upstream relations whose `_built` the state keeps. -#}
-{% macro two_upstream_plan(first, second, own_columns_needed) -%}
+{% macro two_upstream_plan(first, second, own_columns_needed, fingerprint) -%}
 {%- set own_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
 {%- set comparable = '_built' in (adapter.get_columns_in_relation(first) | map(attribute='name') | list)
     and '_built' in (adapter.get_columns_in_relation(second) | map(attribute='name') | list)
@@ -53,10 +60,12 @@ select
     {% if comparable -%}
     seen.first_seen_stamp is null
     or seen.second_seen_stamp is null
-    or seen.fingerprint <> '{{ local_md5(model.raw_code) }}'
+    or seen.fingerprint <> '{{ fingerprint }}'
     {%- for upstream, stamp in [(first, 'first_seen_stamp'), (second, 'second_seen_stamp')] %}
-    -- {{ upstream.identifier }} rebuilt in full since (every row stamped after what was seen), or empty
+    -- {{ upstream.identifier }} rebuilt in full since (every row stamped after what was seen, or
+    -- none as late as it: a clock set back), or empty
     or coalesce((select min(_built) from {{ upstream }}) > seen.{{ stamp }}, true)
+    or coalesce((select max(_built) from {{ upstream }}) < seen.{{ stamp }}, true)
     {%- endfor %}
     {%- else -%}
     true
@@ -65,7 +74,7 @@ from seen
 {%- endmacro %}
 
 {#- Post-hook of both scopes: what this build has seen; drops the plan tables. -#}
-{% macro two_upstream_finish(first, second, scratch) -%}
+{% macro two_upstream_finish(first, second, scratch, fingerprint) -%}
 delete from {{ incremental_state_relation() }} where model = '{{ this.identifier }}';
 insert into {{ incremental_state_relation() }} (model, seen_stamp, seen_load_id, detail, built_at)
 select
@@ -74,7 +83,7 @@ select
     cast(null as {{ dbt.type_bigint() }}),
     {{ dbt.concat([
         "coalesce(" ~ dbt.safe_cast('(select max(_built) from ' ~ second ~ ')', dbt.type_string()) ~ ", '')", "'|'",
-        "'" ~ local_md5(model.raw_code) ~ "'"]) }},
+        "'" ~ fingerprint ~ "'"]) }},
     {{ dbt.current_timestamp() }};
 drop table if exists {{ scratch_relation('plan') }};
 drop table if exists {{ scratch_relation(scratch) }}
@@ -86,9 +95,11 @@ drop table if exists {{ scratch_relation(scratch) }}
 {%- set customers = ref('int_customers_checked') -%}
 {%- set orders = ref('int_orders_checked') -%}
 {%- set plan = scratch_relation('plan') -%}
-{{ two_upstream_plan(customers, orders, ['_built', '_person_key']) }};
+{%- set comparable = '_person_key' in (adapter.get_columns_in_relation(this) | map(attribute='name') | list) -%}
+{{ two_upstream_plan(customers, orders, ['_built', '_person_key'], person_scope_fingerprint()) }};
 
 create or replace table {{ scratch_relation('persons') }} as
+{% if comparable -%}
 with plan as (
     select * from {{ plan }}
 ),
@@ -119,6 +130,12 @@ left join {{ customers }} as customers
 delete from {{ this }}
 where (select full_rebuild from {{ plan }})
     or _person_key in (select person_key from {{ scratch_relation('persons') }})
+{%- else -%}
+-- a table built before identity was incremental (no _person_key): the plan rebuilds it in full
+select cast(null as {{ dbt.type_string() }}) as person_key where 1 = 0;
+
+delete from {{ this }}
+{%- endif -%}
 {%- endif -%}
 {%- endmacro %}
 
@@ -127,7 +144,7 @@ where (select full_rebuild from {{ plan }})
 {%- endmacro %}
 
 {% macro person_scope_finish() -%}
-{{ two_upstream_finish(ref('int_customers_checked'), ref('int_orders_checked'), 'persons') }}
+{{ two_upstream_finish(ref('int_customers_checked'), ref('int_orders_checked'), 'persons', person_scope_fingerprint()) }}
 {%- endmacro %}
 
 {#- Pre-hook of int_customer_profiles: decide, list the survivors to recompute, delete their rows
@@ -137,7 +154,7 @@ where (select full_rebuild from {{ plan }})
 {%- set identity = ref('int_customer_identity') -%}
 {%- set customers = ref('int_customers_checked') -%}
 {%- set plan = scratch_relation('plan') -%}
-{{ two_upstream_plan(identity, customers, []) }};
+{{ two_upstream_plan(identity, customers, [], local_md5(model.raw_code)) }};
 
 create or replace table {{ scratch_relation('survivors') }} as
 with plan as (
@@ -172,5 +189,5 @@ where (select full_rebuild from {{ plan }})
 {%- endmacro %}
 
 {% macro survivor_scope_finish() -%}
-{{ two_upstream_finish(ref('int_customer_identity'), ref('int_customers_checked'), 'survivors') }}
+{{ two_upstream_finish(ref('int_customer_identity'), ref('int_customers_checked'), 'survivors', local_md5(model.raw_code)) }}
 {%- endmacro %}
