@@ -23,7 +23,7 @@ from laoke.results import latest_reply_opt_outs
 from laoke.send_rules import RuleContext, apply_send_rules, sendable_classes
 from laoke.send_slots import send_times
 from laoke.settings import rule
-from laoke.warehouse import connect
+from laoke.warehouse import connect, query_frame
 
 LEDGER_SCHEMA = "campaigns"
 RECIPIENT_COLUMNS = [
@@ -80,7 +80,7 @@ def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
 def _table_exists(con, schema: str, table: str) -> bool:
     return bool(con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
-    ).fetchone()[0])
+    ).fetchall()[0][0])
 
 
 def _audience_sql(campaign: Campaign) -> str:
@@ -169,12 +169,13 @@ def _prior_sends(con, campaign: Campaign, send_date: date, as_of: date) -> tuple
 
 def build_send_list(campaign: Campaign, warehouse: Path, send_date: date | None = None) -> SendList:
     with connect(warehouse, read_only=True) as con:
-        as_of = con.execute("select as_of_date from intermediate.int_as_of").fetchone()[0]
+        # fetchall: a result left open would hold the connection (query_frame reads through a relation)
+        (as_of,), = con.execute("select as_of_date from intermediate.int_as_of").fetchall()
         send_date = send_date or campaign.effective_send_date(as_of)
         if campaign.audience.mart == "customer_predictions" and not _table_exists(con, "main", "customer_predictions"):
             raise LaokeError(f"campaign {campaign.id}: main.customer_predictions does not exist yet (run `laoke build`)")
         try:
-            members = con.execute(_audience_sql(campaign), {"campaign_id": campaign.id}).df()
+            members = query_frame(con, _audience_sql(campaign), {"campaign_id": campaign.id})
         except duckdb.Error as exc:
             raise LaokeError(
                 f"campaign {campaign.id} ({campaign.source_file}): field audience: the filter does not run "

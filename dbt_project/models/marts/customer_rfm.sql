@@ -45,10 +45,16 @@ btyd as (
 scored as (
     select
         btyd.*,
-        {{ quintile_score('days_since_last_purchase desc') }} as r_score,
-        {{ quintile_score('purchase_orders') }} as f_score,
-        {{ quintile_score('total_spend') }} as m_score
+        recency_scores.score as r_score,
+        frequency_scores.score as f_score,
+        monetary_scores.score as m_score
     from btyd
+    inner join {{ quintile_scores('btyd', 'days_since_last_purchase', descending=true) }} as recency_scores
+        on recency_scores.scored_value is not distinct from btyd.days_since_last_purchase
+    inner join {{ quintile_scores('btyd', 'purchase_orders') }} as frequency_scores
+        on frequency_scores.scored_value is not distinct from btyd.purchase_orders
+    inner join {{ quintile_scores('btyd', 'total_spend') }} as monetary_scores
+        on monetary_scores.scored_value is not distinct from btyd.total_spend
 ),
 
 segmented as (
