@@ -447,7 +447,8 @@ def test_customer_scoped_marts_and_profiles_recompute_only_customers_with_change
                "main.cross_sell_candidates": ("last_bought_on", date(1999, 1, 1)),
                "intermediate.int_category_last_purchases": ("cycle_days", -1),
                "main.referral_candidates": ("durable_products", -1),
-               "intermediate.int_customer_profiles": ("city", "手改")}
+               "intermediate.int_customer_profiles": ("city", "手改"),
+               "intermediate.int_member_tier_days": ("cumulative_spend", -1)}
     with duckdb.connect(str(warehouse)) as con:
         # (not one with a future-dated order: every build decides such an order again, so its
         # person's identity and profile are recomputed)
@@ -533,22 +534,29 @@ def test_an_as_of_moved_back_takes_later_purchases_out_of_every_table(store, day
 
 
 def test_a_changed_rule_var_recomputes_every_customer(store, day_seven):
-    """upsell_min_price_ratio is in upsell_candidates' fingerprint: a new ratio recomputes every
-    customer, not only those with new lines (none here)."""
+    """upsell_min_price_ratio is in upsell_candidates' fingerprint, fast_upgrade_min_order in
+    int_member_tier_days': a new value recomputes every customer, not only those with new orders
+    or lines (none here)."""
     from laoke.build import build_vars
     from laoke.dbt import run_dbt
 
     root, landing, warehouse = store
     (as_of, load_date), = query(warehouse, "select as_of_date, load_date from intermediate.int_as_of")
-    only_upsell = ["--exclude-resource-type", "unit_test", "--select", "upsell_candidates"]
-    changed = dict(build_vars(as_of, load_date), upsell_min_price_ratio=1.5)
+    selected = ["--exclude-resource-type", "unit_test", "--select", "upsell_candidates", "int_member_tier_days"]
+    changed = dict(build_vars(as_of, load_date), upsell_min_price_ratio=1.5, fast_upgrade_min_order=0)
     assert query(warehouse, "select count(*) from main.upsell_candidates where candidate_price < bought_price * 1.5")[0][0] > 0
-    run_dbt("build", warehouse, changed, only_upsell)
+    fast_upgraded = "select count(distinct customer_id) from intermediate.int_member_tier_days where is_fast_upgraded"
+    before = query(warehouse, fast_upgraded)[0][0]
+    run_dbt("build", warehouse, changed, selected)
     assert query(warehouse, "select count(*) from main.upsell_candidates where candidate_price < bought_price * 1.5") == [(0,)]
-    incremental = snapshot(warehouse)["main.upsell_candidates"]
-    run_dbt("build", warehouse, changed, only_upsell + ["--full-refresh"])
-    assert snapshot(warehouse)["main.upsell_candidates"] == incremental
-    run_dbt("build", warehouse, build_vars(as_of, load_date), only_upsell + ["--full-refresh"])
+    # every customer with a promotion purchase is fast-upgraded now that any amount qualifies
+    assert query(warehouse, fast_upgraded)[0][0] > before
+    incremental = snapshot(warehouse)
+    run_dbt("build", warehouse, changed, selected + ["--full-refresh"])
+    full = snapshot(warehouse)
+    for table in ("main.upsell_candidates", "intermediate.int_member_tier_days"):
+        assert full[table] == incremental[table], table
+    run_dbt("build", warehouse, build_vars(as_of, load_date), selected + ["--full-refresh"])
 
 
 def single_survivors(landing: Path, warehouse: Path, count: int) -> list[dict]:

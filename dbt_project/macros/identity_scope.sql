@@ -40,16 +40,14 @@
 {%- set own_stamps = ['(select max(_built) from ' ~ this ~ ')'] if '_built' in own_columns else [] -%}
 create or replace table {{ scratch_relation('plan') }} as
 with state as (
-    select max(seen_stamp) as seen_stamp, max(detail) as detail
-    from {{ incremental_state_relation() }}
-    where model = '{{ this.identifier }}'
+    {{ own_state() }}
 ),
 
 seen as (
     select
         seen_stamp as first_seen_stamp,
-        {{ dbt.safe_cast("nullif(" ~ dbt.split_part('detail', "'|'", 1) ~ ", '')", dbt.type_timestamp()) }} as second_seen_stamp,
-        coalesce({{ dbt.split_part('detail', "'|'", 2) }}, '') as fingerprint
+        {{ state_detail_part(1, dbt.type_timestamp()) }} as second_seen_stamp,
+        {{ state_detail_part(2) }} as fingerprint
     from state
 )
 

@@ -40,6 +40,32 @@
     {{ return(api.Relation.create(database=target.database, schema='intermediate', identifier='incremental_state')) }}
 {%- endmacro %}
 
+{#- Part `position` (1-based) of an incremental_state row's `detail` (parts joined with '|'),
+    cast to `type`: null when the part is missing or empty (a state written by an older version
+    has fewer parts). Without a type, the text ('' when missing). -#}
+{% macro state_detail_part(position, type=none) -%}
+    {%- set part = dbt.split_part('detail', "'|'", position) -%}
+    {%- if type is none -%}
+    coalesce({{ part }}, '')
+    {%- else -%}
+    {{ dbt.safe_cast("nullif(" ~ part ~ ", '')", type) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- This model's row of incremental_state as a one-row query (seen_stamp, detail: null without one). -#}
+{% macro own_state() -%}
+    select max(seen_stamp) as seen_stamp, max(detail) as detail
+    from {{ incremental_state_relation() }}
+    where model = '{{ this.identifier }}'
+{%- endmacro %}
+
+{#- True when int_orders_resolved (`resolved`) was rebuilt in full after `seen_stamp`, is empty,
+    or every row of it was written since. -#}
+{% macro resolved_rebuilt_since(resolved, seen_stamp) -%}
+    coalesce((select max(_built) from {{ resolved }} where _full_build) > {{ seen_stamp }}, false)
+    or not exists (select 1 from {{ resolved }} where _built <= {{ seen_stamp }})
+{%- endmacro %}
+
 {% macro incremental_load_files() -%}
     {{ return(adapter.get_relation(target.database, 'raw', 'load_files')) }}
 {%- endmacro %}
@@ -306,9 +332,7 @@ create table if not exists {{ scratch_relation('changes', model_name) }} (
     would conflict creating it) -#}
 create or replace table {{ scratch_relation('plan') }} as
 with state as (
-    select max(seen_stamp) as seen_stamp, max(detail) as detail
-    from {{ incremental_state_relation() }}
-    where model = '{{ this.identifier }}'
+    {{ own_state() }}
 )
 select
     state.seen_stamp,
@@ -460,18 +484,15 @@ drop table if exists {{ scratch_relation('customers') }}
 {% endif -%}
 create or replace table {{ plan }} as
 with state as (
-    select max(seen_stamp) as seen_stamp, max(detail) as detail
-    from {{ incremental_state_relation() }}
-    where model = '{{ this.identifier }}'
+    {{ own_state() }}
 ),
 
 seen as (
     select
         seen_stamp,
-        -- (nullif: an older state's detail has fewer parts)
-        {{ dbt.safe_cast("nullif(" ~ dbt.split_part('detail', "'|'", 1) ~ ", '')", 'date') }} as previous_as_of,
-        {{ dbt.safe_cast("nullif(" ~ dbt.split_part('detail', "'|'", 2) ~ ", '')", dbt.type_timestamp()) }} as lines_seen_stamp,
-        coalesce({{ dbt.split_part('detail', "'|'", 3) }}, '') as fingerprint
+        {{ state_detail_part(1, 'date') }} as previous_as_of,
+        {{ state_detail_part(2, dbt.type_timestamp()) }} as lines_seen_stamp,
+        {{ state_detail_part(3) }} as fingerprint
     from state
 )
 
@@ -485,8 +506,7 @@ select
     or seen.previous_as_of is null
     or seen.fingerprint <> {{ order_scope_fingerprint() }}
     -- int_orders_resolved rebuilt in full since, or empty, or every row of it written since
-    or coalesce((select max(_built) from {{ resolved }} where _full_build) > seen.seen_stamp, false)
-    or not exists (select 1 from {{ resolved }} where _built <= seen.seen_stamp)
+    or {{ resolved_rebuilt_since(resolved, 'seen.seen_stamp') }}
     {%- if settings.lines %}
     or seen.lines_seen_stamp is null
     -- int_order_lines_checked rebuilt in full since (every line stamped after what was seen), or empty

@@ -1,7 +1,20 @@
 {#- One row per customer per day with spend (purchases, refunds): cumulative net spend, the tier
-    it reaches, whether a fast upgrade has happened, and the resulting tier. -#}
+    it reaches, whether a fast upgrade has happened, and the resulting tier.
+
+    Incremental by customer (macros/customer_history_scope.sql): a build recomputes the days of
+    the customers whose orders changed or entered the as_of window; a changed tier var rebuilds
+    everything. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    meta={'customer_history': {'date': 'spend_date', 'rules': ['tiers', 'fast_upgrade_tier', 'fast_upgrade_min_order']}},
+    pre_hook="{{ customer_history_plan() }}",
+    post_hook="{{ customer_history_finish() }}"
+) }}
+
 with orders as (
     select * from {{ ref('int_orders_resolved') }}
+    where {{ customer_history_filter('customer_id') }}
 ),
 
 as_of as (

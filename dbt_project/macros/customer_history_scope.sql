@@ -1,0 +1,119 @@
+{#- Customer-history incremental models (int_member_tier_days): rows per customer and day, each
+    a function of the customer's resolved orders on or before that day (running totals), read
+    from int_orders_resolved up to as_of. A build recomputes every row of the customers
+    - with an order int_orders_resolved resolved since this model's last build, under the
+      customer id it has and the one it had before (a merge moves orders between customers);
+    - with an order that entered the as_of window (after the previous as_of, up to this one);
+    and removes the rows after as_of (an as_of moved back: the running totals of the days left
+    do not depend on later days). It rebuilds everything when int_orders_resolved was rebuilt in
+    full since, or every row of it was written since, when the model's code or the vars it names
+    in meta changed, without state, or on `--full-refresh`.
+
+    A model opts in with
+      meta={'customer_history': {'date': its day column, 'rules': [var names]}},
+      materialized='incremental', incremental_strategy='append',
+      pre_hook="{{ customer_history_plan() }}",
+      post_hook="{{ customer_history_finish() }}"
+    and filters its read of int_orders_resolved with customer_history_filter(column).
+    State: seen_stamp = int_orders_resolved's max(_built); detail = as_of | fingerprint. -#}
+
+{% macro customer_history_settings() -%}
+    {%- set settings = (config.get('meta') or {}).get('customer_history') or {} -%}
+    {{ return({'date': settings.get('date'), 'rules': settings.get('rules') or []}) }}
+{%- endmacro %}
+
+{% macro customer_history_fingerprint() -%}
+    {%- set settings = customer_history_settings() -%}
+    {%- set rules = {'code': local_md5(model.raw_code)} -%}
+    {%- for name in settings.rules -%}
+        {%- do rules.update({name: var(name, none)}) -%}
+    {%- endfor -%}
+    {{ return(local_md5(tojson(rules, sort_keys=true))) }}
+{%- endmacro %}
+
+{#- Pre-hook: decide, list the customers to recompute, delete their rows and the rows after as_of. -#}
+{% macro customer_history_plan() -%}
+{%- if execute and is_incremental() -%}
+{%- set resolved = ref('int_orders_resolved') -%}
+{%- set plan = scratch_relation('plan') -%}
+{%- set resolved_columns = adapter.get_columns_in_relation(resolved) | map(attribute='name') | list -%}
+{%- set comparable = '_built' in resolved_columns and '_full_build' in resolved_columns and '_previous_customer_id' in resolved_columns -%}
+create or replace table {{ plan }} as
+with state as (
+    {{ own_state() }}
+),
+
+seen as (
+    select
+        seen_stamp,
+        {{ state_detail_part(1, 'date') }} as previous_as_of,
+        {{ state_detail_part(2) }} as fingerprint
+    from state
+)
+
+select
+    seen.seen_stamp,
+    seen.previous_as_of,
+    {% if comparable -%}
+    seen.seen_stamp is null
+    or seen.previous_as_of is null
+    or seen.fingerprint <> '{{ customer_history_fingerprint() }}'
+    -- int_orders_resolved rebuilt in full since, or empty, or every row of it written since
+    or {{ resolved_rebuilt_since(resolved, 'seen.seen_stamp') }}
+    {%- else -%}
+    true
+    {%- endif %} as full_rebuild
+from seen;
+
+create or replace table {{ scratch_relation('customers') }} as
+{% if comparable -%}
+with resolved_since as (
+    select resolved.customer_id, resolved._previous_customer_id
+    from {{ resolved }} as resolved
+    cross join {{ plan }} as plan
+    where not plan.full_rebuild and resolved._built > plan.seen_stamp
+)
+
+select customer_id from resolved_since
+union
+select _previous_customer_id from resolved_since where _previous_customer_id is not null
+union
+-- orders that entered the as_of window
+select resolved.customer_id
+from {{ resolved }} as resolved
+cross join {{ plan }} as plan
+cross join {{ ref('int_as_of') }} as as_of
+where not plan.full_rebuild
+    and resolved.ordered_on > plan.previous_as_of
+    and resolved.ordered_on <= as_of.as_of_date
+{%- else -%}
+select cast(null as {{ dbt.type_string() }}) as customer_id where 1 = 0
+{%- endif %};
+
+delete from {{ this }}
+where (select full_rebuild from {{ plan }})
+    or customer_id in (select customer_id from {{ scratch_relation('customers') }})
+    or {{ customer_history_settings().date }} > (select as_of_date from {{ ref('int_as_of') }})
+{%- endif -%}
+{%- endmacro %}
+
+{#- In the model's body: true for the rows of the customers this build recomputes. -#}
+{% macro customer_history_filter(column) -%}
+    {{ return(plan_filter(column, 'customers', 'customer_id')) }}
+{%- endmacro %}
+
+{#- Post-hook: what this build has seen; drops the plan tables. -#}
+{% macro customer_history_finish() -%}
+delete from {{ incremental_state_relation() }} where model = '{{ this.identifier }}';
+insert into {{ incremental_state_relation() }} (model, seen_stamp, seen_load_id, detail, built_at)
+select
+    '{{ this.identifier }}',
+    (select max(_built) from {{ ref('int_orders_resolved') }}),
+    cast(null as {{ dbt.type_bigint() }}),
+    {{ dbt.concat([
+        dbt.safe_cast('(select as_of_date from ' ~ ref('int_as_of') ~ ')', dbt.type_string()), "'|'",
+        "'" ~ customer_history_fingerprint() ~ "'"]) }},
+    {{ dbt.current_timestamp() }};
+drop table if exists {{ scratch_relation('plan') }};
+drop table if exists {{ scratch_relation('customers') }}
+{%- endmacro %}
