@@ -23,8 +23,9 @@
 {%- endmacro %}
 
 {#- Score 1-5 by percent rank: ties share a score, the best fifth scores 5. A subquery with one
-    row per distinct value of `column` in `relation` (scored_value, score); join it back on the
-    value (`is not distinct from`: a null value is scored too). It gives what
+    row per distinct value of `column` in `relation` (scored_value, score); left join it back
+    with `=` (a hash join on every engine; a null value would get a null score, but the RFM
+    inputs are never null). It gives what
     `percent_rank() over (order by column)` gives, without that window's sort of every row: the
     rows are counted per value and only the distinct values are sorted (customer_rfm on 2M
     customers: 2.1 s -> 1.1 s; there are few distinct recencies, order counts and spends).

@@ -6,8 +6,9 @@
     - with an order that entered the as_of window (after the previous as_of, up to this one);
     and removes the rows after as_of (an as_of moved back: the running totals of the days left
     do not depend on later days). It rebuilds everything when int_orders_resolved was rebuilt in
-    full since, or every row of it was written since, when the model's code or the vars it names
-    in meta changed, without state, or on `--full-refresh`.
+    full since, or every row of it was written since, when this model missed a build of
+    int_orders_resolved (resolved_builds()), when the model's code or the vars it names in meta
+    changed, without state, or on `--full-refresh`.
 
     A model opts in with
       meta={'customer_history': {'date': its day column, 'rules': [var names]}},
@@ -15,7 +16,8 @@
       pre_hook="{{ customer_history_plan() }}",
       post_hook="{{ customer_history_finish() }}"
     and filters its read of int_orders_resolved with customer_history_filter(column).
-    State: seen_stamp = int_orders_resolved's max(_built); detail = as_of | fingerprint. -#}
+    State: seen_stamp = int_orders_resolved's max(_built); detail = as_of | fingerprint |
+    resolved_builds(). -#}
 
 {% macro customer_history_settings() -%}
     {%- set settings = (config.get('meta') or {}).get('customer_history') or {} -%}
@@ -47,7 +49,8 @@ seen as (
     select
         seen_stamp,
         {{ state_detail_part(1, 'date') }} as previous_as_of,
-        {{ state_detail_part(2) }} as fingerprint
+        {{ state_detail_part(2) }} as fingerprint,
+        {{ state_detail_part(3, dbt.type_bigint()) }} as resolved_builds_seen
     from state
 )
 
@@ -58,6 +61,8 @@ select
     seen.seen_stamp is null
     or seen.previous_as_of is null
     or seen.fingerprint <> '{{ customer_history_fingerprint() }}'
+    -- a build of int_orders_resolved missed (see resolved_builds())
+    or coalesce({{ resolved_builds() }} > seen.resolved_builds_seen + 1, true)
     -- int_orders_resolved rebuilt in full since, or empty, or every row of it written since
     or {{ resolved_rebuilt_since(resolved, 'seen.seen_stamp') }}
     {%- else -%}
@@ -112,7 +117,8 @@ select
     cast(null as {{ dbt.type_bigint() }}),
     {{ dbt.concat([
         dbt.safe_cast('(select as_of_date from ' ~ ref('int_as_of') ~ ')', dbt.type_string()), "'|'",
-        "'" ~ customer_history_fingerprint() ~ "'"]) }},
+        "'" ~ customer_history_fingerprint() ~ "'", "'|'",
+        "coalesce(" ~ dbt.safe_cast(resolved_builds(), dbt.type_string()) ~ ", '')"]) }},
     {{ dbt.current_timestamp() }};
 drop table if exists {{ scratch_relation('plan') }};
 drop table if exists {{ scratch_relation('customers') }}

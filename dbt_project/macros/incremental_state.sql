@@ -20,7 +20,8 @@
     (incremental_stamp()), _reprocessed (decided again from a stored row, or by a full build).
 
     State row (intermediate.incremental_state): seen_stamp = the upstream's max(_built) (the
-    model's own without an upstream), seen_load_id = the source's max(load_id), detail = the
+    model's own without an upstream), seen_load_id = the source's max(load_id) (int_orders_resolved:
+    the number of its builds, resolved_builds()), detail = the
     fingerprint of the rules, the model's own SQL and the inputs above; a change in any of them
     rebuilds in full. (A change in a macro or staging model the rows were parsed with is not
     seen: build with `--full-refresh` then.) -#}
@@ -60,10 +61,23 @@
 {%- endmacro %}
 
 {#- True when int_orders_resolved (`resolved`) was rebuilt in full after `seen_stamp`, is empty,
-    or every row of it was written since. -#}
+    every row of it was written since, or none as late as what was seen (rebuilt with the
+    clock set back). -#}
 {% macro resolved_rebuilt_since(resolved, seen_stamp) -%}
     coalesce((select max(_built) from {{ resolved }} where _full_build) > {{ seen_stamp }}, false)
     or not exists (select 1 from {{ resolved }} where _built <= {{ seen_stamp }})
+    or coalesce((select max(_built) from {{ resolved }}) < {{ seen_stamp }}, true)
+{%- endmacro %}
+
+{#- How many times int_orders_resolved has been built (its state row's seen_load_id; null before
+    it counted). A model keyed by customer that reads `_previous_customer_id` of the orders
+    resolved since its last build sees every id an order had only when it missed no build of
+    int_orders_resolved: _previous_customer_id keeps the id before the latest build only (a
+    partial `dbt build --select`, or downstream models skipped after a failed test, can leave a
+    merged order's first customer behind). Such a model rebuilds in full when the count moved
+    by more than one. -#}
+{% macro resolved_builds() -%}
+    (select max(seen_load_id) from {{ incremental_state_relation() }} where model = 'int_orders_resolved')
 {%- endmacro %}
 
 {% macro incremental_load_files() -%}

@@ -5,8 +5,9 @@
     since its last build: the (customer, day) of every order int_orders_resolved resolved since
     then, under its customer id and the one it had before (a merge moves days between
     customers), and the days between the previous as_of and this one; days after as_of are
-    removed. It rebuilds everything when int_orders_resolved was rebuilt in full since, when
-    there is no state, or on `--full-refresh`. -#}
+    removed. It rebuilds everything when int_orders_resolved was rebuilt in full since, when it
+    missed a build of int_orders_resolved (resolved_builds()), when there is no state, or on
+    `--full-refresh`. -#}
 {%- set plan -%}{% raw -%}
 {%- if is_incremental() -%}
 {%- set plan_relation = '"' ~ this.database ~ '"."' ~ this.schema ~ '"."' ~ this.identifier ~ '__plan"' -%}
@@ -15,21 +16,28 @@
 {%- set comparable = '_built' in upstream_columns and '_full_build' in upstream_columns and '_previous_customer_id' in upstream_columns -%}
 create or replace table {{ plan_relation }} as
 with state as (
-    select max(seen_stamp) as seen_stamp, try_cast(max(detail) as date) as previous_as_of
-    from "{{ this.database }}"."intermediate"."incremental_state"
-    where model = '{{ this.identifier }}'
+    {{ own_state() }}
+),
+seen as (
+    select
+        seen_stamp,
+        {{ state_detail_part(1, 'date') }} as previous_as_of,
+        {{ state_detail_part(2, dbt.type_bigint()) }} as resolved_builds_seen
+    from state
 )
 select
-    state.seen_stamp,
-    state.previous_as_of,
+    seen.seen_stamp,
+    seen.previous_as_of,
     {% if comparable -%}
-    state.seen_stamp is null
-    or state.previous_as_of is null
-    or coalesce((select max(_built) from {{ ref('int_orders_resolved') }} where _full_build) > state.seen_stamp, false)
+    seen.seen_stamp is null
+    or seen.previous_as_of is null
+    or coalesce((select max(_built) from {{ ref('int_orders_resolved') }} where _full_build) > seen.seen_stamp, false)
+    -- a build of int_orders_resolved missed (see resolved_builds())
+    or coalesce({{ resolved_builds() }} > seen.resolved_builds_seen + 1, true)
     {%- else -%}
     true
     {%- endif %} as full_rebuild
-from state;
+from seen;
 
 create or replace table {{ keys_relation }} as
 {% if comparable -%}
@@ -77,7 +85,7 @@ select
     '{{ this.identifier }}',
     (select max(_built) from {{ ref('int_orders_resolved') }}),
     cast(null as bigint),
-    (select cast(as_of_date as varchar) from {{ ref('int_as_of') }}),
+    (select cast(as_of_date as varchar) from {{ ref('int_as_of') }}) || '|' || coalesce(cast({{ resolved_builds() }} as varchar), ''),
     current_timestamp;
 drop table if exists "{{ this.database }}"."{{ this.schema }}"."{{ this.identifier }}__plan";
 drop table if exists "{{ this.database }}"."{{ this.schema }}"."{{ this.identifier }}__plan_keys"

@@ -7,6 +7,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
+    on_schema_change='append_new_columns',
     meta={'customer_history': {'date': 'spend_date', 'rules': ['tiers', 'fast_upgrade_tier', 'fast_upgrade_min_order']}},
     pre_hook="{{ customer_history_plan() }}",
     post_hook="{{ customer_history_finish() }}"

@@ -97,15 +97,21 @@ delete from {{ this }} where (select full_rebuild from {{ plan_relation }})
 {%- endif -%}
 {%- endraw %}{%- endset -%}
 {%- set finish -%}{% raw -%}
-delete from "{{ this.database }}"."intermediate"."incremental_state" where model = '{{ this.identifier }}';
+-- seen_load_id counts this model's builds (resolved_builds()): a model that reads the orders
+-- resolved since its last build rebuilds in full when it missed a build of this one, because
+-- _previous_customer_id only keeps the id an order had before the latest build
 insert into "{{ this.database }}"."intermediate"."incremental_state"
 select
     '{{ this.identifier }}',
     (select max(_built) from {{ ref('int_orders_checked') }}),
-    cast(null as bigint),
+    coalesce((select max(seen_load_id) from "{{ this.database }}"."intermediate"."incremental_state" where model = '{{ this.identifier }}'), 0) + 1,
     (select md5(coalesce(string_agg(event_id || '|' || cast(starts_on as varchar) || '|' || cast(ends_on as varchar), ';' order by event_id, starts_on, ends_on), ''))
      from {{ ref('promotion_calendar') }}),
     current_timestamp;
+delete from "{{ this.database }}"."intermediate"."incremental_state"
+where model = '{{ this.identifier }}'
+    and (seen_load_id is null
+         or seen_load_id < (select max(seen_load_id) from "{{ this.database }}"."intermediate"."incremental_state" where model = '{{ this.identifier }}'));
 drop table if exists "{{ this.database }}"."{{ this.schema }}"."{{ this.identifier }}__plan";
 drop table if exists "{{ this.database }}"."{{ this.schema }}"."{{ this.identifier }}__plan_keys"
 {%- endraw %}{%- endset -%}

@@ -49,12 +49,12 @@ scored as (
         frequency_scores.score as f_score,
         monetary_scores.score as m_score
     from btyd
-    inner join {{ quintile_scores('btyd', 'days_since_last_purchase', descending=true) }} as recency_scores
-        on recency_scores.scored_value is not distinct from btyd.days_since_last_purchase
-    inner join {{ quintile_scores('btyd', 'purchase_orders') }} as frequency_scores
-        on frequency_scores.scored_value is not distinct from btyd.purchase_orders
-    inner join {{ quintile_scores('btyd', 'total_spend') }} as monetary_scores
-        on monetary_scores.scored_value is not distinct from btyd.total_spend
+    left join {{ quintile_scores('btyd', 'days_since_last_purchase', descending=true) }} as recency_scores
+        on recency_scores.scored_value = btyd.days_since_last_purchase
+    left join {{ quintile_scores('btyd', 'purchase_orders') }} as frequency_scores
+        on frequency_scores.scored_value = btyd.purchase_orders
+    left join {{ quintile_scores('btyd', 'total_spend') }} as monetary_scores
+        on monetary_scores.scored_value = btyd.total_spend
 ),
 
 segmented as (
