@@ -41,17 +41,8 @@
 {%- set resolved_columns = adapter.get_columns_in_relation(resolved) | map(attribute='name') | list -%}
 {%- set comparable = '_built' in resolved_columns and '_full_build' in resolved_columns and '_previous_customer_id' in resolved_columns -%}
 create or replace table {{ plan }} as
-with state as (
-    {{ own_state() }}
-),
-
-seen as (
-    select
-        seen_stamp,
-        {{ state_detail_part(1, 'date') }} as previous_as_of,
-        {{ state_detail_part(2) }} as fingerprint,
-        {{ state_detail_part(3, dbt.type_bigint()) }} as resolved_builds_seen
-    from state
+with seen as (
+    {{ seen_state([['previous_as_of', 'date'], ['fingerprint', none], ['resolved_builds_seen', dbt.type_bigint()]]) }}
 )
 
 select

@@ -39,16 +39,8 @@
     and (own_columns_needed | reject('in', own_columns) | list | length) == 0 -%}
 {%- set own_stamps = ['(select max(_built) from ' ~ this ~ ')'] if '_built' in own_columns else [] -%}
 create or replace table {{ scratch_relation('plan') }} as
-with state as (
-    {{ own_state() }}
-),
-
-seen as (
-    select
-        seen_stamp as first_seen_stamp,
-        {{ state_detail_part(1, dbt.type_timestamp()) }} as second_seen_stamp,
-        {{ state_detail_part(2) }} as fingerprint
-    from state
+with seen as (
+    {{ seen_state([['second_seen_stamp', dbt.type_timestamp()], ['fingerprint', none]], stamp_name='first_seen_stamp') }}
 )
 
 select

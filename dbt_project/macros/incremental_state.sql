@@ -60,6 +60,18 @@
     where model = '{{ this.identifier }}'
 {%- endmacro %}
 
+{#- own_state() with its detail split: seen_stamp (named `stamp_name`) and the parts of the
+    detail, `parts` = [[column name, type or none], ...] in the order they were written (see
+    state_detail_part). -#}
+{% macro seen_state(parts, stamp_name='seen_stamp') -%}
+    select
+        seen_stamp as {{ stamp_name }}
+        {%- for name, type in parts %},
+        {{ state_detail_part(loop.index, type) }} as {{ name }}
+        {%- endfor %}
+    from ({{ own_state() }}) as state
+{%- endmacro %}
+
 {#- True when int_orders_resolved (`resolved`) was rebuilt in full after `seen_stamp`, is empty,
     every row of it was written since, or none as late as what was seen (rebuilt with the
     clock set back). -#}
@@ -497,17 +509,8 @@ drop table if exists {{ scratch_relation('customers') }}
 {{ changes_ddl() }};
 {% endif -%}
 create or replace table {{ plan }} as
-with state as (
-    {{ own_state() }}
-),
-
-seen as (
-    select
-        seen_stamp,
-        {{ state_detail_part(1, 'date') }} as previous_as_of,
-        {{ state_detail_part(2, dbt.type_timestamp()) }} as lines_seen_stamp,
-        {{ state_detail_part(3) }} as fingerprint
-    from state
+with seen as (
+    {{ seen_state([['previous_as_of', 'date'], ['lines_seen_stamp', dbt.type_timestamp()], ['fingerprint', none]]) }}
 )
 
 select

@@ -15,15 +15,8 @@
 {%- set upstream_columns = adapter.get_columns_in_relation(ref('int_orders_resolved')) | map(attribute='name') | list -%}
 {%- set comparable = '_built' in upstream_columns and '_full_build' in upstream_columns and '_previous_customer_id' in upstream_columns -%}
 create or replace table {{ plan_relation }} as
-with state as (
-    {{ own_state() }}
-),
-seen as (
-    select
-        seen_stamp,
-        {{ state_detail_part(1, 'date') }} as previous_as_of,
-        {{ state_detail_part(2, dbt.type_bigint()) }} as resolved_builds_seen
-    from state
+with seen as (
+    {{ seen_state([['previous_as_of', 'date'], ['resolved_builds_seen', dbt.type_bigint()]]) }}
 )
 select
     seen.seen_stamp,
