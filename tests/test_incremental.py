@@ -450,7 +450,9 @@ def test_customer_scoped_marts_and_profiles_recompute_only_customers_with_change
                "intermediate.int_category_last_purchases": ("cycle_days", -1),
                "main.referral_candidates": ("durable_products", -1),
                "intermediate.int_customer_profiles": ("city", "手改"),
-               "intermediate.int_member_tier_days": ("cumulative_spend", -1)}
+               "intermediate.int_member_tier_days": ("cumulative_spend", -1),
+               "main.member_tier_history": ("cumulative_spend", -1),
+               "intermediate.int_customer_purchase_summary": ("current_run_start", date(1999, 1, 1))}
     with duckdb.connect(str(warehouse)) as con:
         # (not one with a future-dated order: every build decides such an order again, so its
         # person's identity and profile are recomputed)
@@ -537,26 +539,31 @@ def test_an_as_of_moved_back_takes_later_purchases_out_of_every_table(store, day
 
 def test_a_changed_rule_var_recomputes_every_customer(store, day_seven):
     """upsell_min_price_ratio is in upsell_candidates' fingerprint, fast_upgrade_min_order in
-    int_member_tier_days': a new value recomputes every customer, not only those with new orders
-    or lines (none here)."""
+    int_member_tier_days' and member_tier_history's, active_days in
+    int_customer_purchase_summary's: a new value recomputes every customer, not only those with
+    new orders or lines (none here)."""
     from laoke.build import build_vars
     from laoke.dbt import run_dbt
 
     root, landing, warehouse = store
     (as_of, load_date), = query(warehouse, "select as_of_date, load_date from intermediate.int_as_of")
-    selected = ["--exclude-resource-type", "unit_test", "--select", "upsell_candidates", "int_member_tier_days"]
-    changed = dict(build_vars(as_of, load_date), upsell_min_price_ratio=1.5, fast_upgrade_min_order=0)
+    histories = ("intermediate.int_member_tier_days", "main.member_tier_history", "intermediate.int_customer_purchase_summary")
+    selected = ["--exclude-resource-type", "unit_test", "--select", "upsell_candidates",
+                *(table.split(".")[1] for table in histories)]
+    before = snapshot(warehouse)
+    changed = dict(build_vars(as_of, load_date), upsell_min_price_ratio=1.5, fast_upgrade_min_order=0, active_days=30)
     assert query(warehouse, "select count(*) from main.upsell_candidates where candidate_price < bought_price * 1.5")[0][0] > 0
     fast_upgraded = "select count(distinct customer_id) from intermediate.int_member_tier_days where is_fast_upgraded"
-    before = query(warehouse, fast_upgraded)[0][0]
+    fast_upgraded_before = query(warehouse, fast_upgraded)[0][0]
     run_dbt("build", warehouse, changed, selected)
     assert query(warehouse, "select count(*) from main.upsell_candidates where candidate_price < bought_price * 1.5") == [(0,)]
     # every customer with a promotion purchase is fast-upgraded now that any amount qualifies
-    assert query(warehouse, fast_upgraded)[0][0] > before
+    assert query(warehouse, fast_upgraded)[0][0] > fast_upgraded_before
     incremental = snapshot(warehouse)
     run_dbt("build", warehouse, changed, selected + ["--full-refresh"])
     full = snapshot(warehouse)
-    for table in ("main.upsell_candidates", "intermediate.int_member_tier_days"):
+    for table in ("main.upsell_candidates", *histories):
+        assert full[table] != before[table], f"{table}: the new values change nothing here, the test proves nothing"
         assert full[table] == incremental[table], table
     run_dbt("build", warehouse, build_vars(as_of, load_date), selected + ["--full-refresh"])
 
@@ -697,9 +704,10 @@ def test_a_missed_build_of_resolved_orders_rebuilds_the_customer_histories(store
                             "where order_key = ?", [order]) == [("C-GUARD-NEW", "C-GUARD-NEW")]
 
     build(landing, warehouse, day, full=False)
-    for model in ("int_member_tier_days", "int_customer_purchase_days"):
-        assert query(warehouse, f"select count(*) from intermediate.{model} where customer_id = ?", [customer]) == [(0,)], model
-        assert query(warehouse, f"select count(*) from intermediate.{model} where customer_id = 'C-GUARD-NEW'")[0][0] > 0, model
+    for table in ("intermediate.int_member_tier_days", "intermediate.int_customer_purchase_days",
+                  "intermediate.int_customer_purchase_summary", "main.member_tier_history"):
+        assert query(warehouse, f"select count(*) from {table} where customer_id = ?", [customer]) == [(0,)], table
+        assert query(warehouse, f"select count(*) from {table} where customer_id = 'C-GUARD-NEW'")[0][0] > 0, table
 
 
 def test_a_changed_max_order_amount_decides_every_order_again(store, day_nine):

@@ -1,17 +1,20 @@
-{#- Customer-history incremental models (int_member_tier_days): rows per customer and day, each
-    a function of the customer's resolved orders on or before that day (running totals), read
-    from int_orders_resolved up to as_of. A build recomputes every row of the customers
+{#- Customer-history incremental models (int_member_tier_days, int_customer_purchase_summary,
+    member_tier_history): rows that are a function of one customer's resolved orders on or
+    before as_of (running totals, a summary, the changes between days), read from
+    int_orders_resolved or from a customer-keyed model built from it in the same build. A build
+    recomputes every row of the customers
     - with an order int_orders_resolved resolved since this model's last build, under the
       customer id it has and the one it had before (a merge moves orders between customers);
     - with an order that entered the as_of window (after the previous as_of, up to this one);
-    and removes the rows after as_of (an as_of moved back: the running totals of the days left
-    do not depend on later days). It rebuilds everything when int_orders_resolved was rebuilt in
-    full since, or every row of it was written since, when this model missed a build of
-    int_orders_resolved (resolved_builds()), when the model's code or the vars it names in meta
-    changed, without state, or on `--full-refresh`.
+    - with a row dated after as_of (an as_of moved back; `date` is the model's day column).
+    It rebuilds everything when int_orders_resolved was rebuilt in full since, or every row of
+    it was written since, when this model missed a build of int_orders_resolved
+    (resolved_builds()), when the model's code, the code of the models it names in `reads`
+    (what it reads instead of int_orders_resolved) or the vars it names in `rules` changed,
+    without state, or on `--full-refresh`.
 
     A model opts in with
-      meta={'customer_history': {'date': its day column, 'rules': [var names]}},
+      meta={'customer_history': {'date': its day column, 'rules': [var names], 'reads': [model names]}},
       materialized='incremental', incremental_strategy='append',
       pre_hook="{{ customer_history_plan() }}",
       post_hook="{{ customer_history_finish() }}"
@@ -21,7 +24,8 @@
 
 {% macro customer_history_settings() -%}
     {%- set settings = (config.get('meta') or {}).get('customer_history') or {} -%}
-    {{ return({'date': settings.get('date'), 'rules': settings.get('rules') or []}) }}
+    {{ return({'date': settings.get('date'), 'rules': settings.get('rules') or [],
+               'reads': settings.get('reads') or []}) }}
 {%- endmacro %}
 
 {% macro customer_history_fingerprint() -%}
@@ -30,10 +34,16 @@
     {%- for name in settings.rules -%}
         {%- do rules.update({name: var(name, none)}) -%}
     {%- endfor -%}
+    {#- a model read instead of int_orders_resolved: new code there may change every customer's rows -#}
+    {%- if execute -%}
+        {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name in settings.reads -%}
+            {%- do rules.update({'code of ' ~ node.name: local_md5(node.raw_code)}) -%}
+        {%- endfor -%}
+    {%- endif -%}
     {{ return(local_md5(tojson(rules, sort_keys=true))) }}
 {%- endmacro %}
 
-{#- Pre-hook: decide, list the customers to recompute, delete their rows and the rows after as_of. -#}
+{#- Pre-hook: decide, list the customers to recompute, delete their rows. -#}
 {% macro customer_history_plan() -%}
 {%- if execute and is_incremental() -%}
 {%- set resolved = ref('int_orders_resolved') -%}
@@ -82,6 +92,14 @@ cross join {{ ref('int_as_of') }} as as_of
 where not plan.full_rebuild
     and resolved.ordered_on > plan.previous_as_of
     and resolved.ordered_on <= as_of.as_of_date
+union
+-- rows after as_of (an as_of moved back): the customer is recomputed without the later orders
+select target.customer_id
+from {{ this }} as target
+cross join {{ plan }} as plan
+cross join {{ ref('int_as_of') }} as as_of
+where not plan.full_rebuild
+    and target.{{ customer_history_settings().date }} > as_of.as_of_date
 {%- else -%}
 select cast(null as {{ dbt.type_string() }}) as customer_id where 1 = 0
 {%- endif %};
@@ -89,7 +107,6 @@ select cast(null as {{ dbt.type_string() }}) as customer_id where 1 = 0
 delete from {{ this }}
 where (select full_rebuild from {{ plan }})
     or customer_id in (select customer_id from {{ scratch_relation('customers') }})
-    or {{ customer_history_settings().date }} > (select as_of_date from {{ ref('int_as_of') }})
 {%- endif -%}
 {%- endmacro %}
 

@@ -7,37 +7,13 @@ with profiles as (
     select * from {{ ref('int_customer_profiles') }}
 ),
 
-purchase_days as (
-    select * from {{ ref('int_customer_purchase_days') }}
+per_customer as (
+    -- first / second / last purchase and the current run, per customer (as_of-free, kept incrementally)
+    select * from {{ ref('int_customer_purchase_summary') }}
 ),
 
 as_of as (
     select * from {{ ref('int_as_of') }}
-),
-
-gaps as (
-    select
-        customer_id,
-        purchase_date,
-        purchase_orders,
-        {{ days_between('lag(purchase_date) over (partition by customer_id order by purchase_date)', 'purchase_date') }} as days_since_previous,
-        sum(purchase_orders) over (partition by customer_id order by purchase_date rows between unbounded preceding and current row) as orders_so_far
-    from purchase_days
-),
-
-per_customer as (
-    select
-        customer_id,
-        min(purchase_date) as first_purchase_date,
-        max(purchase_date) as last_purchase_date,
-        cast(sum(purchase_orders) as integer) as purchase_orders,
-        count(*) as purchase_days,
-        -- the day the purchase count reached 2 (two orders on one day count)
-        min(case when orders_so_far >= 2 then purchase_date end) as second_purchase_date,
-        -- start of the current run of purchases with no gap longer than active_days
-        max(case when days_since_previous is null or days_since_previous > {{ var('active_days') }} then purchase_date end) as current_run_start
-    from gaps
-    group by customer_id
 ),
 
 measured as (

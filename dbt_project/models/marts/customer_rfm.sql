@@ -1,27 +1,14 @@
 {#- One row per customer with a purchase on or before as_of. frequency / recency / t /
     monetary_value follow the BTYD convention (lifetimes' summary_data_from_transaction_data,
-    freq='D'), from one aggregate over the purchase days; the R/F/M scores and segment use days
-    since last purchase, purchase orders and net spend. -#}
-with purchase_days as (
-    select * from {{ ref('int_customer_purchase_days') }}
+    freq='D'), from the per-customer summary of the purchase days (int_customer_purchase_summary,
+    kept incrementally); the R/F/M scores and segment use days since last purchase, purchase
+    orders and net spend. -#}
+with summary as (
+    select * from {{ ref('int_customer_purchase_summary') }}
 ),
 
 as_of as (
     select * from {{ ref('int_as_of') }}
-),
-
-summary as (
-    select
-        customer_id,
-        min(purchase_date) as first_purchase_date,
-        max(purchase_date) as last_purchase_date,
-        count(*) as purchase_days,
-        cast(sum(purchase_orders) as integer) as purchase_orders,
-        sum(day_total) as total_spend,
-        -- spend on the repeat days: the first purchase day's total is left out
-        sum(day_total) - {{ arg_min('day_total', 'purchase_date') }} as repeat_spend
-    from purchase_days
-    group by customer_id
 ),
 
 btyd as (

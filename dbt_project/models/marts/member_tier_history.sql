@@ -1,8 +1,22 @@
 {#- One row per tier change: the first tier a member reaches (joined), every upgrade and
     downgrade (refunds can lower cumulative spend), and fast upgrades (a big order during a
-    promotion). -#}
+    promotion).
+
+    Incremental by customer (macros/customer_history_scope.sql), like the tier days it reads: a
+    build recomputes the customers whose orders changed, entered the as_of window or left it; a
+    new tier var or new code here or in int_member_tier_days rebuilds everything. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='append_new_columns',
+    meta={'customer_history': {'date': 'changed_on', 'rules': ['tiers', 'fast_upgrade_tier', 'fast_upgrade_min_order'], 'reads': ['int_member_tier_days']}},
+    pre_hook="{{ customer_history_plan() }}",
+    post_hook="{{ customer_history_finish() }}"
+) }}
+
 with tier_days as (
     select * from {{ ref('int_member_tier_days') }}
+    where {{ customer_history_filter('customer_id') }}
 ),
 
 tiers as (
