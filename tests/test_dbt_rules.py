@@ -35,7 +35,7 @@ def test_a_store_with_its_own_tiers_builds_and_checks_them(demo_warehouse, tmp_p
          "free_shipping_months": 1, "display_name": "金卡"},
     ]
     run_dbt("build", warehouse, {**build_vars(as_of, as_of), "tiers": tiers, "fast_upgrade_tier": "gold"},
-            ["--select", "int_member_tier_days member_tier_history member_tiers", "--exclude-resource-type", "unit_test"])
+            ["--select", "int_member_tier_days member_tier_history int_member_tier_latest member_tiers", "--exclude-resource-type", "unit_test"])
     with duckdb.connect(str(warehouse), read_only=True) as con:
         names = dict(con.execute("select distinct tier, tier_display_name from main.member_tiers").fetchall())
     assert names == {"member": "会员", "gold": "金卡"}

@@ -452,6 +452,7 @@ def test_customer_scoped_marts_and_profiles_recompute_only_customers_with_change
                "intermediate.int_customer_profiles": ("city", "手改"),
                "intermediate.int_member_tier_days": ("cumulative_spend", -1),
                "main.member_tier_history": ("cumulative_spend", -1),
+               "intermediate.int_member_tier_latest": ("cumulative_spend", -1),
                "intermediate.int_customer_purchase_summary": ("current_run_start", date(1999, 1, 1))}
     with duckdb.connect(str(warehouse)) as con:
         # (not one with a future-dated order: every build decides such an order again, so its
@@ -539,7 +540,7 @@ def test_an_as_of_moved_back_takes_later_purchases_out_of_every_table(store, day
 
 def test_a_changed_rule_var_recomputes_every_customer(store, day_seven):
     """upsell_min_price_ratio is in upsell_candidates' fingerprint, fast_upgrade_min_order in
-    int_member_tier_days' and member_tier_history's, active_days in
+    int_member_tier_days', member_tier_history's and int_member_tier_latest's, active_days in
     int_customer_purchase_summary's: a new value recomputes every customer, not only those with
     new orders or lines (none here)."""
     from laoke.build import build_vars
@@ -547,7 +548,8 @@ def test_a_changed_rule_var_recomputes_every_customer(store, day_seven):
 
     root, landing, warehouse = store
     (as_of, load_date), = query(warehouse, "select as_of_date, load_date from intermediate.int_as_of")
-    histories = ("intermediate.int_member_tier_days", "main.member_tier_history", "intermediate.int_customer_purchase_summary")
+    histories = ("intermediate.int_member_tier_days", "main.member_tier_history", "intermediate.int_member_tier_latest",
+                 "intermediate.int_customer_purchase_summary")
     selected = ["--exclude-resource-type", "unit_test", "--select", "upsell_candidates",
                 *(table.split(".")[1] for table in histories)]
     before = snapshot(warehouse)
@@ -705,7 +707,8 @@ def test_a_missed_build_of_resolved_orders_rebuilds_the_customer_histories(store
 
     build(landing, warehouse, day, full=False)
     for table in ("intermediate.int_member_tier_days", "intermediate.int_customer_purchase_days",
-                  "intermediate.int_customer_purchase_summary", "main.member_tier_history"):
+                  "intermediate.int_customer_purchase_summary", "main.member_tier_history",
+                  "intermediate.int_member_tier_latest"):
         assert query(warehouse, f"select count(*) from {table} where customer_id = ?", [customer]) == [(0,)], table
         assert query(warehouse, f"select count(*) from {table} where customer_id = 'C-GUARD-NEW'")[0][0] > 0, table
 
