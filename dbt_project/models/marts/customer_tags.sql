@@ -7,9 +7,8 @@ with profiles as (
     select * from {{ ref('int_customer_profiles') }}
 ),
 
-purchases as (
-    -- per-customer purchase totals, kept incrementally (int_customer_purchase_summary)
-    select * from {{ ref('int_customer_purchase_summary') }}
+orders as (
+    select * from {{ ref('int_orders_resolved') }}
 ),
 
 lifecycle as (
@@ -20,14 +19,23 @@ as_of as (
     select * from {{ ref('int_as_of') }}
 ),
 
+purchases as (
+    select
+        orders.customer_id,
+        count(*) as purchase_orders,
+        avg(case when orders.is_promotion_order or orders.is_discounted then 1.0 else 0.0 end) as promotion_order_share,
+        sum(orders.net_amount) / count(*) as average_order_value,
+        sum(orders.discount_amount) / nullif(sum(orders.net_amount + orders.discount_amount), 0) as average_discount_rate
+    from orders
+    cross join as_of
+    where orders.is_purchase and orders.ordered_on <= as_of.as_of_date
+    group by orders.customer_id
+),
+
 ranked as (
     select
-        customer_id,
-        purchase_orders,
-        cast(promotion_orders as {{ type_double() }}) / purchase_orders as promotion_order_share,
-        total_spend / purchase_orders as average_order_value,
-        discount_total / nullif(total_spend + discount_total, 0) as average_discount_rate,
-        percent_rank() over (order by total_spend / purchase_orders) as aov_percent_rank
+        purchases.*,
+        percent_rank() over (order by average_order_value) as aov_percent_rank
     from purchases
 ),
 
