@@ -1,5 +1,5 @@
-{#- Customer-history incremental models (int_member_tier_days, int_customer_purchase_summary,
-    member_tier_history): rows that are a function of one customer's resolved orders on or
+{#- Customer-history incremental models (int_member_tier_days, member_tier_history,
+    int_member_tier_latest, int_customer_purchase_summary): rows that are a function of one customer's resolved orders on or
     before as_of (running totals, a summary, the changes between days), read from
     int_orders_resolved or from a customer-keyed model built from it in the same build. A build
     recomputes every row of the customers
