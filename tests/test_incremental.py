@@ -673,6 +673,26 @@ def test_identity_built_before_it_was_incremental_is_rebuilt(store, day_nine):
     assert snapshot(warehouse) == before
 
 
+def test_purchase_days_built_by_older_code_are_rebuilt(store, day_nine):
+    """Purchase days built before they had promotion_orders / day_discount (and before their state
+    kept a code fingerprint): the next build rebuilds them instead of appending the new columns
+    as nulls on every kept row."""
+    root, landing, warehouse = store
+    day = day_nine[0]
+    before = snapshot(warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        for column in ("promotion_orders", "day_discount"):
+            con.execute(f"alter table intermediate.int_customer_purchase_days drop column {column}")
+        # the state as the earlier code wrote it: as_of | resolved builds
+        con.execute("update intermediate.incremental_state "
+                    "set detail = split_part(detail, '|', 1) || '|' || split_part(detail, '|', 3) "
+                    "where model = 'int_customer_purchase_days'")
+    build(landing, warehouse, day, full=False)
+    assert query(warehouse, "select count(*) from intermediate.int_customer_purchase_days "
+                            "where promotion_orders is null or day_discount is null") == [(0,)]
+    assert snapshot(warehouse) == before
+
+
 def test_a_missed_build_of_resolved_orders_rebuilds_the_customer_histories(store, day_nine):
     """int_orders_resolved built twice without the models after it (a partial build, or models
     skipped after a failed test): a customer's only order moves to a new id (merge), then is

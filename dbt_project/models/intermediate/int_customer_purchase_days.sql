@@ -1,12 +1,14 @@
-{#- One row per customer and calendar day with a purchase on or before as_of: the day's net
-    paid total. The BTYD summary (customer_rfm) counts these days, as lifetimes does (freq='D').
+{#- One row per customer and calendar day with a purchase on or before as_of: the day's orders,
+    net paid total, and what customer_tags needs (orders in a promotion or discounted, discount).
+    The BTYD summary (customer_rfm) counts these days, as lifetimes does (freq='D').
 
     Incremental (keyed by customer_id, purchase_date): a build recomputes only the days touched
     since its last build: the (customer, day) of every order int_orders_resolved resolved since
     then, under its customer id and the one it had before (a merge moves days between
     customers), and the days between the previous as_of and this one; days after as_of are
     removed. It rebuilds everything when int_orders_resolved was rebuilt in full since, when it
-    missed a build of int_orders_resolved (resolved_builds()), when there is no state, or on
+    missed a build of int_orders_resolved (resolved_builds()), when this model's code changed
+    (a new column would otherwise stay null on the rows kept), when there is no state, or on
     `--full-refresh`. -#}
 {%- set plan -%}{% raw -%}
 {%- if is_incremental() -%}
@@ -16,7 +18,7 @@
 {%- set comparable = '_built' in upstream_columns and '_full_build' in upstream_columns and '_previous_customer_id' in upstream_columns -%}
 create or replace table {{ plan_relation }} as
 with seen as (
-    {{ seen_state([['previous_as_of', 'date'], ['resolved_builds_seen', dbt.type_bigint()]]) }}
+    {{ seen_state([['previous_as_of', 'date'], ['fingerprint', none], ['resolved_builds_seen', dbt.type_bigint()]]) }}
 )
 select
     seen.seen_stamp,
@@ -24,7 +26,9 @@ select
     {% if comparable -%}
     seen.seen_stamp is null
     or seen.previous_as_of is null
-    or coalesce((select max(_built) from {{ ref('int_orders_resolved') }} where _full_build) > seen.seen_stamp, false)
+    or seen.fingerprint <> '{{ local_md5(model.raw_code) }}'
+    -- int_orders_resolved rebuilt in full since, or empty, or every row of it written since
+    or {{ resolved_rebuilt_since(ref('int_orders_resolved'), 'seen.seen_stamp') }}
     -- a build of int_orders_resolved missed (see resolved_builds())
     or coalesce({{ resolved_builds() }} > seen.resolved_builds_seen + 1, true)
     {%- else -%}
@@ -78,7 +82,7 @@ select
     '{{ this.identifier }}',
     (select max(_built) from {{ ref('int_orders_resolved') }}),
     cast(null as bigint),
-    (select cast(as_of_date as varchar) from {{ ref('int_as_of') }}) || '|' || coalesce(cast({{ resolved_builds() }} as varchar), ''),
+    (select cast(as_of_date as varchar) from {{ ref('int_as_of') }}) || '|{{ local_md5(model.raw_code) }}|' || coalesce(cast({{ resolved_builds() }} as varchar), ''),
     current_timestamp;
 drop table if exists "{{ this.database }}"."{{ this.schema }}"."{{ this.identifier }}__plan";
 drop table if exists "{{ this.database }}"."{{ this.schema }}"."{{ this.identifier }}__plan_keys"
@@ -107,7 +111,9 @@ select
     orders.customer_id,
     orders.ordered_on as purchase_date,
     cast(count(*) as integer) as purchase_orders,
-    {{ to_money('sum(orders.net_amount)') }} as day_total
+    {{ to_money('sum(orders.net_amount)') }} as day_total,
+    cast(sum(case when orders.is_promotion_order or orders.is_discounted then 1 else 0 end) as integer) as promotion_orders,
+    {{ to_money('sum(orders.discount_amount)') }} as day_discount
 from orders
 cross join as_of
 where orders.is_purchase

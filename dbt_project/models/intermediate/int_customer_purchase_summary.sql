@@ -1,6 +1,7 @@
 {#- One row per customer with a purchase on or before as_of: what customer_lifecycle and
     customer_rfm need from the purchase days, none of it relative to as_of (they add the as_of
     arithmetic), so a daily build recomputes only the customers whose purchase days changed.
+    customer_tags reads its promotion orders and discount.
 
     Incremental by customer (macros/customer_history_scope.sql): a build recomputes the
     customers whose orders changed, entered the as_of window or (as_of moved back) left it;
@@ -25,6 +26,8 @@ gaps as (
         purchase_date,
         purchase_orders,
         day_total,
+        promotion_orders,
+        day_discount,
         {{ days_between('lag(purchase_date) over (partition by customer_id order by purchase_date)', 'purchase_date') }} as days_since_previous,
         sum(purchase_orders) over (partition by customer_id order by purchase_date rows between unbounded preceding and current row) as orders_so_far
     from purchase_days
@@ -42,6 +45,8 @@ select
     cast(sum(purchase_orders) as integer) as purchase_orders,
     sum(day_total) as total_spend,
     -- spend on the repeat days: the first purchase day's total is left out (BTYD monetary value)
-    sum(day_total) - {{ arg_min('day_total', 'purchase_date') }} as repeat_spend
+    sum(day_total) - {{ arg_min('day_total', 'purchase_date') }} as repeat_spend,
+    cast(sum(promotion_orders) as integer) as promotion_orders,
+    sum(day_discount) as total_discount
 from gaps
 group by customer_id

@@ -7,8 +7,8 @@ with profiles as (
     select * from {{ ref('int_customer_profiles') }}
 ),
 
-orders as (
-    select * from {{ ref('int_orders_resolved') }}
+purchase_summary as (
+    select * from {{ ref('int_customer_purchase_summary') }}
 ),
 
 lifecycle as (
@@ -19,17 +19,15 @@ as_of as (
     select * from {{ ref('int_as_of') }}
 ),
 
+-- the purchase orders on or before as_of, summed per customer (incrementally) upstream
 purchases as (
     select
-        orders.customer_id,
-        count(*) as purchase_orders,
-        avg(case when orders.is_promotion_order or orders.is_discounted then 1.0 else 0.0 end) as promotion_order_share,
-        sum(orders.net_amount) / count(*) as average_order_value,
-        sum(orders.discount_amount) / nullif(sum(orders.net_amount + orders.discount_amount), 0) as average_discount_rate
-    from orders
-    cross join as_of
-    where orders.is_purchase and orders.ordered_on <= as_of.as_of_date
-    group by orders.customer_id
+        customer_id,
+        purchase_orders,
+        1.0 * promotion_orders / purchase_orders as promotion_order_share,
+        total_spend / purchase_orders as average_order_value,
+        total_discount / nullif(total_spend + total_discount, 0) as average_discount_rate
+    from purchase_summary
 ),
 
 ranked as (
