@@ -683,9 +683,9 @@ def test_purchase_days_built_by_older_code_are_rebuilt(store, day_nine):
     with duckdb.connect(str(warehouse)) as con:
         for column in ("promotion_orders", "day_discount"):
             con.execute(f"alter table intermediate.int_customer_purchase_days drop column {column}")
-        # the state as the earlier code wrote it: as_of | resolved builds
+        # the state the earlier code wrote: as_of | its code's fingerprint | resolved builds
         con.execute("update intermediate.incremental_state "
-                    "set detail = split_part(detail, '|', 1) || '|' || split_part(detail, '|', 3) "
+                    "set detail = split_part(detail, '|', 1) || '|older code|' || split_part(detail, '|', 3) "
                     "where model = 'int_customer_purchase_days'")
     build(landing, warehouse, day, full=False)
     assert query(warehouse, "select count(*) from intermediate.int_customer_purchase_days "
