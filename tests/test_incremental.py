@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import shutil
+from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -731,6 +732,52 @@ def test_a_missed_build_of_resolved_orders_rebuilds_the_customer_histories(store
                   "intermediate.int_member_tier_latest"):
         assert query(warehouse, f"select count(*) from {table} where customer_id = ?", [customer]) == [(0,)], table
         assert query(warehouse, f"select count(*) from {table} where customer_id = 'C-GUARD-NEW'")[0][0] > 0, table
+
+
+def test_a_summary_built_before_the_purchase_days_it_reads_catches_up(store, day_nine, tmp_path):
+    """(After the missed-build test, whose builds were as of day nine + 1.) A partial `--select`
+    builds int_customer_purchase_summary but not the purchase days it reads, first with new
+    orders on or before as_of, then with as_of moved over orders after it: each time the summary
+    is computed from the older purchase days, and the next whole build makes it equal to a full
+    refresh (the summary's state records what the purchase days had seen, not what it saw)."""
+    root, landing, warehouse = store
+    as_of, day = day_nine[0] + timedelta(days=1), day_nine[0] + timedelta(days=2)
+    partial = "+int_orders_resolved int_as_of int_customer_purchase_summary"
+    orders_header, base_orders = read_rows(landing / "orders.csv")
+    lines_header, _ = read_rows(landing / "order_lines.csv")
+    busiest = [date.fromisoformat(d) for d, _ in
+               Counter(o["ordered_at"][:10] for o in base_orders if o["ordered_at"]).most_common(2)]
+    before_as_of, before_lines = copy_day(landing, busiest[0], as_of - timedelta(days=1), "PS-A-")
+    after_as_of, after_lines = copy_day(landing, busiest[1], day, "PS-B-")
+    write_rows(landing / f"orders_{day:%Y%m%d}.csv", orders_header, before_as_of + after_as_of)
+    write_rows(landing / f"order_lines_{day:%Y%m%d}.csv", lines_header, before_lines + after_lines)
+
+    def orders_in_summary(orders: list[dict]) -> int:
+        """Purchase orders in the summary rows of these orders' (surviving) customers."""
+        ids = sorted({o["customer_id"] for o in orders})
+        return query(warehouse, f"""
+            select coalesce(sum(purchase_orders), 0) from intermediate.int_customer_purchase_summary
+            where customer_id in (select survivor_customer_id from intermediate.int_customer_identity
+                                  where customer_id in ({', '.join('?' * len(ids))}))""", ids)[0][0]
+
+    # 1. new orders dated before as_of: resolved, summary built, purchase days not
+    stale = orders_in_summary(before_as_of)
+    build(landing, warehouse, day, full=False, as_of=as_of, select=partial)
+    assert query(warehouse, "select count(*) from intermediate.int_orders_resolved "
+                            "where order_key like 'PS-A-%'")[0][0] > 0
+    assert orders_in_summary(before_as_of) == stale  # computed from the purchase days of before
+    build(landing, warehouse, day, full=False, as_of=as_of)
+    assert orders_in_summary(before_as_of) > stale
+    assert_same_as_full_refresh(landing, warehouse, tmp_path, day, as_of=as_of)
+
+    # 2. as_of moves over the orders dated after it: summary built, purchase days not
+    stale = orders_in_summary(after_as_of)
+    build(landing, warehouse, day, full=False, as_of=day, select=partial)
+    assert orders_in_summary(after_as_of) == stale
+    build(landing, warehouse, day, full=False, as_of=day)
+    assert orders_in_summary(after_as_of) > stale
+    (tmp_path / "later").mkdir()
+    assert_same_as_full_refresh(landing, warehouse, tmp_path / "later", day, as_of=day)
 
 
 def test_a_changed_max_order_amount_decides_every_order_again(store, day_nine):

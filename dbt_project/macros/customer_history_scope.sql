@@ -20,7 +20,10 @@
       post_hook="{{ customer_history_finish() }}"
     and filters its read of int_orders_resolved with customer_history_filter(column).
     State: seen_stamp = int_orders_resolved's max(_built); detail = as_of | fingerprint |
-    resolved_builds(). -#}
+    resolved_builds(). A model that `reads` others records no more than they had seen (the
+    earliest seen_stamp and as_of among them): a partial `--select` that builds it without them
+    computes its customers from their older rows, and the next build recomputes those customers
+    once they have caught up, instead of taking them as done. -#}
 
 {% macro customer_history_settings() -%}
     {%- set settings = (config.get('meta') or {}).get('customer_history') or {} -%}
@@ -117,14 +120,33 @@ where (select full_rebuild from {{ plan }})
 
 {#- Post-hook: what this build has seen; drops the plan tables. -#}
 {% macro customer_history_finish() -%}
+{%- set reads = customer_history_settings().reads -%}
+{%- set seen_stamp -%}
+(select min(stamp) from (
+    select max(_built) as stamp from {{ ref('int_orders_resolved') }}
+    {%- for name in reads %}
+    union all
+    select seen_stamp from {{ incremental_state_relation() }} where model = '{{ name }}'
+    {%- endfor %}
+) as seen_stamps)
+{%- endset -%}
+{%- set seen_as_of -%}
+(select min(as_of_date) from (
+    select as_of_date from {{ ref('int_as_of') }}
+    {%- for name in reads %}
+    union all
+    select {{ state_detail_part(1, 'date') }} from {{ incremental_state_relation() }} where model = '{{ name }}'
+    {%- endfor %}
+) as seen_as_ofs)
+{%- endset -%}
 delete from {{ incremental_state_relation() }} where model = '{{ this.identifier }}';
 insert into {{ incremental_state_relation() }} (model, seen_stamp, seen_load_id, detail, built_at)
 select
     '{{ this.identifier }}',
-    (select max(_built) from {{ ref('int_orders_resolved') }}),
+    {{ seen_stamp }},
     cast(null as {{ dbt.type_bigint() }}),
     {{ dbt.concat([
-        dbt.safe_cast('(select as_of_date from ' ~ ref('int_as_of') ~ ')', dbt.type_string()), "'|'",
+        dbt.safe_cast(seen_as_of, dbt.type_string()), "'|'",
         "'" ~ customer_history_fingerprint() ~ "'", "'|'",
         "coalesce(" ~ dbt.safe_cast(resolved_builds(), dbt.type_string()) ~ ", '')"]) }},
     {{ dbt.current_timestamp() }};
