@@ -9,8 +9,9 @@
     - with a row dated after as_of (an as_of moved back; `date` is the model's day column).
     It rebuilds everything when int_orders_resolved was rebuilt in full since, or every row of
     it was written since, when this model missed a build of int_orders_resolved
-    (resolved_builds()), when the model's code, the code of the models it names in `reads`
-    (what it reads instead of int_orders_resolved) or the vars it names in `rules` changed,
+    (resolved_builds()), when the model's code or the vars it names in `rules` changed, or the
+    code or rules of the models it names in `reads` (what it reads instead of
+    int_orders_resolved) or of the models those read,
     without state, or on `--full-refresh`.
 
     A model opts in with
@@ -37,13 +38,24 @@
     {%- for name in settings.rules -%}
         {%- do rules.update({name: var(name, none)}) -%}
     {%- endfor -%}
-    {#- a model read instead of int_orders_resolved: new code there may change every customer's rows -#}
     {%- if execute -%}
-        {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name in settings.reads -%}
-            {%- do rules.update({'code of ' ~ node.name: local_md5(node.raw_code)}) -%}
-        {%- endfor -%}
+        {%- do customer_history_add_reads(settings.reads, rules) -%}
     {%- endif -%}
     {{ return(local_md5(tojson(rules, sort_keys=true))) }}
+{%- endmacro %}
+
+{#- Adds to `rules` the code and the rule vars of the models in `reads`, and of the models they
+    read: new code or a new rule value there may change every customer's rows here. -#}
+{% macro customer_history_add_reads(reads, rules) -%}
+    {%- for node in graph.nodes.values()
+            if node.resource_type == 'model' and node.name in reads and ('code of ' ~ node.name) not in rules -%}
+        {%- do rules.update({'code of ' ~ node.name: local_md5(node.raw_code)}) -%}
+        {%- set settings = (node.config.meta or {}).get('customer_history') or {} -%}
+        {%- for name in settings.get('rules') or [] -%}
+            {%- do rules.update({name: var(name, none)}) -%}
+        {%- endfor -%}
+        {%- do customer_history_add_reads(settings.get('reads') or [], rules) -%}
+    {%- endfor -%}
 {%- endmacro %}
 
 {#- Pre-hook: decide, list the customers to recompute, delete their rows. -#}

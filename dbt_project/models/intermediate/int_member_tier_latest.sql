@@ -8,7 +8,7 @@
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='append_new_columns',
-    meta={'customer_history': {'date': 'latest_spend_date', 'rules': ['tiers', 'fast_upgrade_tier', 'fast_upgrade_min_order'], 'reads': ['int_member_tier_days', 'member_tier_history']}},
+    meta={'customer_history': {'date': 'latest_spend_date', 'reads': ['int_member_tier_days', 'member_tier_history']}},
     pre_hook="{{ customer_history_plan() }}",
     post_hook="{{ customer_history_finish() }}"
 ) }}

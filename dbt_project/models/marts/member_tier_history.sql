@@ -9,7 +9,7 @@
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='append_new_columns',
-    meta={'customer_history': {'date': 'changed_on', 'rules': ['tiers', 'fast_upgrade_tier', 'fast_upgrade_min_order'], 'reads': ['int_member_tier_days']}},
+    meta={'customer_history': {'date': 'changed_on', 'rules': ['tiers'], 'reads': ['int_member_tier_days']}},
     pre_hook="{{ customer_history_plan() }}",
     post_hook="{{ customer_history_finish() }}"
 ) }}
