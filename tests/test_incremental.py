@@ -694,14 +694,16 @@ def test_purchase_days_built_by_older_code_are_rebuilt(store, day_nine):
     assert snapshot(warehouse) == before
 
 
-def test_a_missed_build_of_resolved_orders_rebuilds_the_customer_histories(store, day_nine):
-    """int_orders_resolved built twice without the models after it (a partial build, or models
-    skipped after a failed test): a customer's only order moves to a new id (merge), then is
-    resolved again (a refund line). _previous_customer_id now names the new id only, so the
-    customer-keyed models that read it (member tier days, purchase days) must rebuild in full
-    to take the order away from its first customer."""
-    root, landing, warehouse = store
-    day = day_nine[0] + timedelta(days=1)
+CUSTOMER_HISTORIES = ("intermediate.int_member_tier_days", "intermediate.int_customer_purchase_days",
+                      "intermediate.int_customer_purchase_summary", "main.member_tier_history",
+                      "intermediate.int_member_tier_latest")
+
+
+def merge_then_refund(landing: Path, warehouse: Path, day: date, new_id: str, first_select: str,
+                      second_select: str | None) -> str:
+    """A customer's only order moves to `new_id` (a customers row with the same phone, registered
+    earlier) in a build of `first_select`, then is resolved again (a refund line) in a build of
+    `second_select` (None: everything), then everything is built; returns the first customer."""
     _, lines = read_rows(landing / "order_lines.csv")
     ordered = {line["order_id"] for line in lines}
     only_order = {c: o for c, o in query(warehouse, """
@@ -714,22 +716,33 @@ def test_a_missed_build_of_resolved_orders_rebuilds_the_customer_histories(store
 
     customers_header, _ = read_rows(landing / "customers.csv")
     write_rows(landing / f"customers_{day:%Y%m%d}.csv", customers_header,
-               [dict(first, customer_id="C-GUARD-NEW", registered_at="2000-01-01 00:00:00")])
-    build(landing, warehouse, day, full=False, select="+int_orders_resolved")
+               [dict(first, customer_id=new_id, registered_at="2000-01-01 00:00:00")])
+    build(landing, warehouse, day, full=False, select=first_select)
     assert query(warehouse, "select customer_id, _previous_customer_id from intermediate.int_orders_resolved "
-                            "where order_key = ?", [order]) == [("C-GUARD-NEW", customer)]
+                            "where order_key = ?", [order]) == [(new_id, customer)]
     lines_header, _ = read_rows(landing / "order_lines.csv")
-    refund = dict(next(line for line in lines if line["order_id"] == order), quantity="-1", amount="-1.00",
-                  line_id="guard-refund")
+    products = {p for (p,) in query(warehouse, "select product_id from intermediate.int_products_checked "
+                                               "where rejection_reason is null")}
+    refund = dict(next(line for line in lines if line["order_id"] == order and line["product_id"] in products),
+                  quantity="-1", amount="-1.00", line_id=f"refund-for-{new_id}")
     write_rows(landing / f"order_lines_{day:%Y%m%d}.csv", lines_header, [refund])
-    build(landing, warehouse, day, full=False, select="+int_orders_resolved")
+    build(landing, warehouse, day, full=False, select=second_select)
     assert query(warehouse, "select customer_id, _previous_customer_id from intermediate.int_orders_resolved "
-                            "where order_key = ?", [order]) == [("C-GUARD-NEW", "C-GUARD-NEW")]
-
+                            "where order_key = ?", [order]) == [(new_id, new_id)]
     build(landing, warehouse, day, full=False)
-    for table in ("intermediate.int_member_tier_days", "intermediate.int_customer_purchase_days",
-                  "intermediate.int_customer_purchase_summary", "main.member_tier_history",
-                  "intermediate.int_member_tier_latest"):
+    return customer
+
+
+def test_a_missed_build_of_resolved_orders_rebuilds_the_customer_histories(store, day_nine):
+    """int_orders_resolved built twice without the models after it (a partial build, or models
+    skipped after a failed test): a customer's only order moves to a new id (merge), then is
+    resolved again (a refund line). _previous_customer_id now names the new id only, so the
+    customer-keyed models that read it (member tier days, purchase days) must rebuild in full
+    to take the order away from its first customer."""
+    root, landing, warehouse = store
+    customer = merge_then_refund(landing, warehouse, day_nine[0] + timedelta(days=1), "C-GUARD-NEW",
+                                 first_select="+int_orders_resolved", second_select="+int_orders_resolved")
+    for table in CUSTOMER_HISTORIES:
         assert query(warehouse, f"select count(*) from {table} where customer_id = ?", [customer]) == [(0,)], table
         assert query(warehouse, f"select count(*) from {table} where customer_id = 'C-GUARD-NEW'")[0][0] > 0, table
 
@@ -778,6 +791,50 @@ def test_a_summary_built_before_the_purchase_days_it_reads_catches_up(store, day
     assert orders_in_summary(after_as_of) > stale
     (tmp_path / "later").mkdir()
     assert_same_as_full_refresh(landing, warehouse, tmp_path / "later", day, as_of=day)
+
+
+def test_histories_built_without_what_they_read_then_a_missed_build(store, day_nine, tmp_path):
+    """(After the catch-up test, as of day nine + 2.) The merge of the missed-build test built with
+    the purchase summary, tier history and latest tier but not the purchase and tier days they
+    read, then the refund line in a whole build: the days have missed a build of
+    int_orders_resolved and rebuild in full; the models that read them recorded the build count
+    the days had seen, not their own, so they rebuild in full too (else the order's first
+    customer, named by no _previous_customer_id any more, would keep it)."""
+    root, landing, warehouse = store
+    day = day_nine[0] + timedelta(days=3)
+    customer = merge_then_refund(
+        landing, warehouse, day, "C-GUARD2-NEW",
+        first_select="+int_orders_resolved int_as_of int_customer_purchase_summary member_tier_history int_member_tier_latest",
+        second_select=None)
+    for table in CUSTOMER_HISTORIES:
+        assert query(warehouse, f"select count(*) from {table} where customer_id = ?", [customer]) == [(0,)], table
+        assert query(warehouse, f"select count(*) from {table} where customer_id = 'C-GUARD2-NEW'")[0][0] > 0, table
+    assert_same_as_full_refresh(landing, warehouse, tmp_path, day)
+
+
+def test_a_rule_var_changed_before_the_tier_days_were_built_with_it(store, day_nine):
+    """A new fast_upgrade_min_order (a rule of the tier days) with only the tier history built:
+    the history is computed from the tier days of the old rule, and when the tier days are built
+    with the new rule the history rebuilds in full (its fingerprint holds the one the tier days
+    recorded, not their rules as the project files have them now)."""
+    from laoke.build import build_vars
+    from laoke.dbt import run_dbt
+
+    root, landing, warehouse = store
+    (as_of, load_date), = query(warehouse, "select as_of_date, load_date from intermediate.int_as_of")
+    changed = dict(build_vars(as_of, load_date), fast_upgrade_min_order=0)
+    histories = ["int_member_tier_days", "member_tier_history", "int_member_tier_latest"]
+    only = ["--exclude-resource-type", "unit_test", "--select"]
+    before = snapshot(warehouse)
+    run_dbt("build", warehouse, changed, only + ["member_tier_history", "int_member_tier_latest"])
+    run_dbt("build", warehouse, changed, only + histories)
+    incremental = snapshot(warehouse)
+    run_dbt("build", warehouse, changed, only + histories + ["--full-refresh"])
+    full = snapshot(warehouse)
+    for table in ("main.member_tier_history", "intermediate.int_member_tier_latest"):
+        assert full[table] != before[table], f"{table}: the new rule changes nothing here, the test proves nothing"
+        assert incremental[table] == full[table], table
+    run_dbt("build", warehouse, build_vars(as_of, load_date), only + histories + ["--full-refresh"])
 
 
 def test_a_changed_max_order_amount_decides_every_order_again(store, day_nine):

@@ -10,9 +10,8 @@
     It rebuilds everything when int_orders_resolved was rebuilt in full since, or every row of
     it was written since, when this model missed a build of int_orders_resolved
     (resolved_builds()), when the model's code or the vars it names in `rules` changed, or the
-    code or rules of the models it names in `reads` (what it reads instead of
-    int_orders_resolved) or of the models those read,
-    without state, or on `--full-refresh`.
+    fingerprint the models it names in `reads` (what it reads instead of int_orders_resolved)
+    recorded when they were last built, without state, or on `--full-refresh`.
 
     A model opts in with
       meta={'customer_history': {'date': its day column, 'rules': [var names], 'reads': [model names]}},
@@ -22,9 +21,10 @@
     and filters its read of int_orders_resolved with customer_history_filter(column).
     State: seen_stamp = int_orders_resolved's max(_built); detail = as_of | fingerprint |
     resolved_builds(). A model that `reads` others records no more than they had seen (the
-    earliest seen_stamp and as_of among them): a partial `--select` that builds it without them
-    computes its customers from their older rows, and the next build recomputes those customers
-    once they have caught up, instead of taking them as done. -#}
+    earliest seen_stamp, as_of and build count among them) and their recorded fingerprints, not
+    their code: a partial `--select` that builds it without them computes its customers from
+    their older rows, and the next build recomputes those customers (or everything, for new code
+    or rules there) once they have caught up, instead of taking them as done. -#}
 
 {% macro customer_history_settings() -%}
     {%- set settings = (config.get('meta') or {}).get('customer_history') or {} -%}
@@ -32,30 +32,37 @@
                'reads': settings.get('reads') or []}) }}
 {%- endmacro %}
 
+{#- SQL for this model's fingerprint: its code and rule vars, and the fingerprints the models in
+    `reads` recorded in their state when they were built (theirs include their own reads), so new
+    code or rules there rebuild this model once they have been built with them. -#}
 {% macro customer_history_fingerprint() -%}
     {%- set settings = customer_history_settings() -%}
     {%- set rules = {'code': local_md5(model.raw_code)} -%}
     {%- for name in settings.rules -%}
         {%- do rules.update({name: var(name, none)}) -%}
     {%- endfor -%}
-    {%- if execute -%}
-        {%- do customer_history_add_reads(settings.reads, rules) -%}
+    {%- set own = "'" ~ local_md5(tojson(rules, sort_keys=true)) ~ "'" -%}
+    {%- if not settings.reads -%}
+        {{ return(own) }}
     {%- endif -%}
-    {{ return(local_md5(tojson(rules, sort_keys=true))) }}
+    {%- set parts = [own] -%}
+    {%- for name in settings.reads | sort -%}
+        {%- do parts.extend(["'|'", "coalesce((select " ~ state_detail_part(2) ~ " from "
+                             ~ incremental_state_relation() ~ " where model = '" ~ name ~ "'), '')"]) -%}
+    {%- endfor -%}
+    {{ return(dbt.hash(dbt.concat(parts))) }}
 {%- endmacro %}
 
-{#- Adds to `rules` the code and the rule vars of the models in `reads`, and of the models they
-    read: new code or a new rule value there may change every customer's rows here. -#}
-{% macro customer_history_add_reads(reads, rules) -%}
-    {%- for node in graph.nodes.values()
-            if node.resource_type == 'model' and node.name in reads and ('code of ' ~ node.name) not in rules -%}
-        {%- do rules.update({'code of ' ~ node.name: local_md5(node.raw_code)}) -%}
-        {%- set settings = (node.config.meta or {}).get('customer_history') or {} -%}
-        {%- for name in settings.get('rules') or [] -%}
-            {%- do rules.update({name: var(name, none)}) -%}
-        {%- endfor -%}
-        {%- do customer_history_add_reads(settings.get('reads') or [], rules) -%}
-    {%- endfor -%}
+{#- SQL for the least of `own` and `state_value` in the state rows of the models in `reads`: what
+    this model has seen is no more than what they had seen when they were built. -#}
+{% macro customer_history_least_seen(own, state_value) -%}
+(select min(seen) from (
+    select {{ own }} as seen
+    {%- for name in customer_history_settings().reads %}
+    union all
+    select {{ state_value }} from {{ incremental_state_relation() }} where model = '{{ name }}'
+    {%- endfor %}
+) as seen_values)
 {%- endmacro %}
 
 {#- Pre-hook: decide, list the customers to recompute, delete their rows. -#}
@@ -76,7 +83,7 @@ select
     {% if comparable -%}
     seen.seen_stamp is null
     or seen.previous_as_of is null
-    or seen.fingerprint <> '{{ customer_history_fingerprint() }}'
+    or seen.fingerprint <> {{ customer_history_fingerprint() }}
     -- a build of int_orders_resolved missed (see resolved_builds())
     or coalesce({{ resolved_builds() }} > seen.resolved_builds_seen + 1, true)
     -- int_orders_resolved rebuilt in full since, or empty, or every row of it written since
@@ -132,35 +139,18 @@ where (select full_rebuild from {{ plan }})
 
 {#- Post-hook: what this build has seen; drops the plan tables. -#}
 {% macro customer_history_finish() -%}
-{%- set reads = customer_history_settings().reads -%}
-{%- set seen_stamp -%}
-(select min(stamp) from (
-    select max(_built) as stamp from {{ ref('int_orders_resolved') }}
-    {%- for name in reads %}
-    union all
-    select seen_stamp from {{ incremental_state_relation() }} where model = '{{ name }}'
-    {%- endfor %}
-) as seen_stamps)
-{%- endset -%}
-{%- set seen_as_of -%}
-(select min(as_of_date) from (
-    select as_of_date from {{ ref('int_as_of') }}
-    {%- for name in reads %}
-    union all
-    select {{ state_detail_part(1, 'date') }} from {{ incremental_state_relation() }} where model = '{{ name }}'
-    {%- endfor %}
-) as seen_as_ofs)
-{%- endset -%}
 delete from {{ incremental_state_relation() }} where model = '{{ this.identifier }}';
 insert into {{ incremental_state_relation() }} (model, seen_stamp, seen_load_id, detail, built_at)
 select
     '{{ this.identifier }}',
-    {{ seen_stamp }},
+    {{ customer_history_least_seen('(select max(_built) from ' ~ ref('int_orders_resolved') ~ ')', 'seen_stamp') }},
     cast(null as {{ dbt.type_bigint() }}),
     {{ dbt.concat([
-        dbt.safe_cast(seen_as_of, dbt.type_string()), "'|'",
-        "'" ~ customer_history_fingerprint() ~ "'", "'|'",
-        "coalesce(" ~ dbt.safe_cast(resolved_builds(), dbt.type_string()) ~ ", '')"]) }},
+        dbt.safe_cast(customer_history_least_seen('(select as_of_date from ' ~ ref('int_as_of') ~ ')',
+                                                  state_detail_part(1, 'date')), dbt.type_string()), "'|'",
+        customer_history_fingerprint(), "'|'",
+        "coalesce(" ~ dbt.safe_cast(customer_history_least_seen(resolved_builds(), state_detail_part(3, dbt.type_bigint())),
+                                    dbt.type_string()) ~ ", '')"]) }},
     {{ dbt.current_timestamp() }};
 drop table if exists {{ scratch_relation('plan') }};
 drop table if exists {{ scratch_relation('customers') }}
