@@ -24,7 +24,7 @@ purchases as (
     select
         customer_id,
         purchase_orders,
-        1.0 * promotion_orders / purchase_orders as promotion_order_share,
+        cast(promotion_orders as {{ type_double() }}) / purchase_orders as promotion_order_share,
         total_spend / purchase_orders as average_order_value,
         total_discount / nullif(total_spend + total_discount, 0) as average_discount_rate
     from purchase_summary
