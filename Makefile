@@ -22,8 +22,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/laoke demo --customers $(DEMO_CUSTOMERS)
 
+# The tests run in TEST_WORKERS processes (pytest-xdist), a test file to each: the files that
+# build warehouses take most of the time and keep their module fixtures in one process.
+TEST_WORKERS ?= 2
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The report test opens the HTML report in headless Chromium (Debian's package). Installed when
 # missing and we are root (CI); elsewhere the test says it was skipped and why.

@@ -23,10 +23,7 @@ checked here too, without dbt.
 
 from __future__ import annotations
 
-import csv
-import io
 import shutil
-from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -34,15 +31,11 @@ import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from warehouse_timeline import (END, LATEST_ONLY, build, built_store, copy_day, query, read_rows,
+                                single_survivors, snapshot, write_rows)
 
 from laoke.landing import find_landing_files, find_landing_parts, load_landing
 
-END = date(2026, 10, 31)
-SCHEMAS = ("main", "restricted", "intermediate")
-# Tables that are history by design: an incremental warehouse keeps earlier as_of snapshots, a
-# fresh build has one. The history is compared on the latest as_of; its changes are not compared.
-LATEST_ONLY = {"main.customer_lifecycle_history"}
-NOT_COMPARED = {"main.customer_lifecycle_changes", "intermediate.incremental_state"}
 # Models that parse only the rows of new landing files; STAMPS holds, per build, each one's newest
 # `_built` before it, so a test can count the rows a build decided.
 CHECKED_MODELS = ("int_order_lines_checked", "int_points_checked", "int_customers_checked")
@@ -53,76 +46,6 @@ CHANGE_LOG: dict[str, object] = {}  # the newest change-log stamp after a build
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def read_rows(path: Path) -> tuple[list[str], list[dict]]:
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        return list(reader.fieldnames or []), list(reader)
-
-
-def write_rows(path: Path, header: list[str], rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    path.write_text(out.getvalue(), encoding="utf-8")
-
-
-def copy_day(landing: Path, source_day: date, day: date, prefix: str) -> tuple[list[dict], list[dict]]:
-    """Orders (and their lines) of source_day again on `day`, under new order ids."""
-    header, orders = read_rows(landing / "orders.csv")
-    _, lines = read_rows(landing / "order_lines.csv")
-    picked = [dict(o) for o in orders if o["ordered_at"].startswith(source_day.isoformat()) and o["order_id"]]
-    ids = {o["order_id"]: f"{prefix}{o['order_id']}" for o in picked}
-    for o in picked:
-        o["order_id"] = ids[o["order_id"]]
-        o["ordered_at"] = day.isoformat() + o["ordered_at"][10:]
-    new_lines = [dict(line, order_id=ids[line["order_id"]]) for line in lines if line["order_id"] in ids]
-    return picked, new_lines
-
-
-def build(landing: Path, warehouse: Path, day: date, full: bool, as_of: date | None = None,
-          select: str | None = None) -> None:
-    """Loads and builds (the `select`ed models only, if given) with load date `day`, as of `as_of`
-    (default: the same day)."""
-    from laoke.build import transform
-    from laoke.settings import rule
-    from laoke.warehouse import connect
-
-    with connect(warehouse) as con:
-        load_landing(con, landing, phone_region=rule("phone_region"), full=full)
-        from laoke.send_lists import ensure_ledger
-
-        ensure_ledger(con)
-    transform(warehouse, as_of=as_of or day, load_date=day, full_refresh=full, select=select)
-
-
-def snapshot(warehouse: Path) -> dict[str, tuple]:
-    """Per table: row count and an order-independent hash of the rows (internal columns, named
-    with a leading '_', left out)."""
-    result = {}
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        tables = con.execute(
-            "select table_schema, table_name from information_schema.tables "
-            f"where table_schema in {SCHEMAS!r} and table_type = 'BASE TABLE' order by 1, 2"
-        ).fetchall()
-        for schema, table in tables:
-            name = f"{schema}.{table}"
-            if name in NOT_COMPARED or "__plan" in table or table.endswith("__changes"):
-                continue
-            columns = [c for (c,) in con.execute(
-                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-                "order by ordinal_position", [schema, table]).fetchall() if not c.startswith("_")]
-            where = ""
-            if name in LATEST_ONLY:
-                where = f' where as_of_date = (select max(as_of_date) from {schema}."{table}")'
-            select = ", ".join(f'"{c}"' for c in columns)
-            result[name] = con.execute(
-                f'select count(*), coalesce(sum(hash(x)), 0) from (select {select} from {schema}."{table}"{where}) as x'
-            ).fetchone()
-    return result
-
-
 def assert_same_as_full_refresh(landing: Path, incremental: Path, tmp: Path, day: date,
                                 ignore: frozenset[str] = frozenset(), as_of: date | None = None) -> None:
     reference = tmp / f"reference_{day:%Y%m%d}.duckdb"
@@ -131,24 +54,6 @@ def assert_same_as_full_refresh(landing: Path, incremental: Path, tmp: Path, day
     assert got.keys() == expected.keys()
     different = sorted(name for name in expected if got[name] != expected[name] and name not in ignore)
     assert not different, f"differ from a full refresh: {different}"
-
-
-def assert_equal_to_its_full_refresh(warehouse: Path, table: str) -> None:
-    """`table` (schema.model) as the builds left it equals the model rebuilt with --full-refresh
-    from the same upstream tables (cheaper than a reference warehouse for one model)."""
-    from laoke.build import build_vars
-    from laoke.dbt import run_dbt
-
-    (as_of, load_date), = query(warehouse, "select as_of_date, load_date from intermediate.int_as_of")
-    incremental = snapshot(warehouse)[table]
-    run_dbt("build", warehouse, build_vars(as_of, load_date),
-            ["--exclude-resource-type", "unit_test", "--select", table.split(".")[1], "--full-refresh"])
-    assert snapshot(warehouse)[table] == incremental, table
-
-
-def query(warehouse: Path, sql: str, parameters: list | None = None):
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql, parameters or []).fetchall()
 
 
 def build_incrementally(landing: Path, warehouse: Path, day: date, label: str) -> None:
@@ -184,14 +89,7 @@ def decisions(warehouse: Path, model: str, where: str) -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from laoke.generate import generate_store
-
-    root = tmp_path_factory.mktemp("incremental")
-    landing = root / "landing"
-    generate_store(landing, customers=400, seed=5, end_date=END)
-    warehouse = root / "warehouse.duckdb"
-    build(landing, warehouse, END, full=True)
-    return root, landing, warehouse
+    return built_store(tmp_path_factory.mktemp("incremental"))
 
 
 @pytest.fixture(scope="module")
@@ -584,18 +482,6 @@ def test_a_changed_rule_var_recomputes_every_customer(store, day_seven):
     run_dbt("build", warehouse, build_vars(as_of, load_date), selected + ["--full-refresh"])
 
 
-def single_survivors(landing: Path, warehouse: Path, count: int) -> list[dict]:
-    """Rows of customers.csv of people with one id and a valid mobile."""
-    ids = [c for (c,) in query(warehouse, """
-        select customer_id from intermediate.int_customers_checked
-        where rejection_reason is null and phone_class = 'valid_mobile' and source_file = 'customers.csv'
-            and customer_id in (select survivor_customer_id from intermediate.int_customer_identity
-                                group by survivor_customer_id having count(*) = 1)
-        order by customer_id limit ?""", [count])]
-    _, customers = read_rows(landing / "customers.csv")
-    return [next(c for c in customers if c["customer_id"] == i) for i in ids]
-
-
 def survivor(warehouse: Path, customer_id: str):
     return query(warehouse, "select survivor_customer_id from intermediate.int_customer_identity "
                             "where customer_id = ?", [customer_id])
@@ -705,147 +591,6 @@ def test_purchase_days_built_by_older_code_are_rebuilt(store, day_nine):
     assert query(warehouse, "select count(*) from intermediate.int_customer_purchase_days "
                             "where promotion_orders is null or day_discount is null") == [(0,)]
     assert snapshot(warehouse) == before
-
-
-CUSTOMER_HISTORIES = ("intermediate.int_member_tier_days", "intermediate.int_customer_purchase_days",
-                      "intermediate.int_customer_purchase_summary", "main.member_tier_history",
-                      "intermediate.int_member_tier_latest")
-
-
-def merge_then_refund(landing: Path, warehouse: Path, day: date, new_id: str, first_select: str,
-                      second_select: str | None) -> str:
-    """A customer's only order moves to `new_id` (a customers row with the same phone, registered
-    earlier) in a build of `first_select`, then is resolved again (a refund line) in a build of
-    `second_select` (None: everything), then everything is built; returns the first customer."""
-    _, lines = read_rows(landing / "order_lines.csv")
-    ordered = {line["order_id"] for line in lines}
-    only_order = {c: o for c, o in query(warehouse, """
-        select customer_id, min(order_key) from intermediate.int_orders_resolved
-        group by customer_id having count(*) = 1 and bool_and(is_purchase and source_customer_id = customer_id)""")}
-    first = next(c for c in single_survivors(landing, warehouse, 400)
-                 if only_order.get(c["customer_id"]) in ordered)
-    customer, order = first["customer_id"], only_order[first["customer_id"]]
-    assert query(warehouse, "select count(*) from intermediate.int_member_tier_days where customer_id = ?", [customer])[0][0] > 0
-
-    customers_header, _ = read_rows(landing / "customers.csv")
-    write_rows(landing / f"customers_{day:%Y%m%d}.csv", customers_header,
-               [dict(first, customer_id=new_id, registered_at="2000-01-01 00:00:00")])
-    build(landing, warehouse, day, full=False, select=first_select)
-    assert query(warehouse, "select customer_id, _previous_customer_id from intermediate.int_orders_resolved "
-                            "where order_key = ?", [order]) == [(new_id, customer)]
-    lines_header, _ = read_rows(landing / "order_lines.csv")
-    products = {p for (p,) in query(warehouse, "select product_id from intermediate.int_products_checked "
-                                               "where rejection_reason is null")}
-    refund = dict(next(line for line in lines if line["order_id"] == order and line["product_id"] in products),
-                  quantity="-1", amount="-1.00", line_id=f"refund-for-{new_id}")
-    write_rows(landing / f"order_lines_{day:%Y%m%d}.csv", lines_header, [refund])
-    build(landing, warehouse, day, full=False, select=second_select)
-    assert query(warehouse, "select customer_id, _previous_customer_id from intermediate.int_orders_resolved "
-                            "where order_key = ?", [order]) == [(new_id, new_id)]
-    build(landing, warehouse, day, full=False)
-    return customer
-
-
-def test_a_missed_build_of_resolved_orders_rebuilds_the_customer_histories(store, day_nine):
-    """int_orders_resolved built twice without the models after it (a partial build, or models
-    skipped after a failed test): a customer's only order moves to a new id (merge), then is
-    resolved again (a refund line). _previous_customer_id now names the new id only, so the
-    customer-keyed models that read it (member tier days, purchase days) must rebuild in full
-    to take the order away from its first customer."""
-    root, landing, warehouse = store
-    customer = merge_then_refund(landing, warehouse, day_nine[0] + timedelta(days=1), "C-GUARD-NEW",
-                                 first_select="+int_orders_resolved", second_select="+int_orders_resolved")
-    for table in CUSTOMER_HISTORIES:
-        assert query(warehouse, f"select count(*) from {table} where customer_id = ?", [customer]) == [(0,)], table
-        assert query(warehouse, f"select count(*) from {table} where customer_id = 'C-GUARD-NEW'")[0][0] > 0, table
-
-
-def test_a_summary_built_before_the_purchase_days_it_reads_catches_up(store, day_nine):
-    """(After the missed-build test, whose builds were as of day nine + 1.) A partial `--select`
-    builds int_customer_purchase_summary but not the purchase days it reads, first with new
-    orders on or before as_of, then with as_of moved over orders after it: each time the summary
-    is computed from the older purchase days, and the next whole build makes it equal to a full
-    refresh (the summary's state records what the purchase days had seen, not what it saw)."""
-    root, landing, warehouse = store
-    as_of, day = day_nine[0] + timedelta(days=1), day_nine[0] + timedelta(days=2)
-    partial = "+int_orders_resolved int_as_of int_customer_purchase_summary"
-    orders_header, base_orders = read_rows(landing / "orders.csv")
-    lines_header, _ = read_rows(landing / "order_lines.csv")
-    busiest = [date.fromisoformat(d) for d, _ in
-               Counter(o["ordered_at"][:10] for o in base_orders if o["ordered_at"]).most_common(2)]
-    before_as_of, before_lines = copy_day(landing, busiest[0], as_of - timedelta(days=1), "PS-A-")
-    after_as_of, after_lines = copy_day(landing, busiest[1], day, "PS-B-")
-    write_rows(landing / f"orders_{day:%Y%m%d}.csv", orders_header, before_as_of + after_as_of)
-    write_rows(landing / f"order_lines_{day:%Y%m%d}.csv", lines_header, before_lines + after_lines)
-
-    def orders_in_summary(orders: list[dict]) -> int:
-        """Purchase orders in the summary rows of these orders' (surviving) customers."""
-        ids = sorted({o["customer_id"] for o in orders})
-        return query(warehouse, f"""
-            select coalesce(sum(purchase_orders), 0) from intermediate.int_customer_purchase_summary
-            where customer_id in (select survivor_customer_id from intermediate.int_customer_identity
-                                  where customer_id in ({', '.join('?' * len(ids))}))""", ids)[0][0]
-
-    # 1. new orders dated before as_of: resolved, summary built, purchase days not
-    stale = orders_in_summary(before_as_of)
-    build(landing, warehouse, day, full=False, as_of=as_of, select=partial)
-    assert query(warehouse, "select count(*) from intermediate.int_orders_resolved "
-                            "where order_key like 'PS-A-%'")[0][0] > 0
-    assert orders_in_summary(before_as_of) == stale  # computed from the purchase days of before
-    build(landing, warehouse, day, full=False, as_of=as_of)
-    assert orders_in_summary(before_as_of) > stale
-    assert_equal_to_its_full_refresh(warehouse, "intermediate.int_customer_purchase_summary")
-
-    # 2. as_of moves over the orders dated after it: summary built, purchase days not
-    stale = orders_in_summary(after_as_of)
-    build(landing, warehouse, day, full=False, as_of=day, select=partial)
-    assert orders_in_summary(after_as_of) == stale
-    build(landing, warehouse, day, full=False, as_of=day)
-    assert orders_in_summary(after_as_of) > stale
-    assert_equal_to_its_full_refresh(warehouse, "intermediate.int_customer_purchase_summary")
-
-
-def test_histories_built_without_what_they_read_then_a_missed_build(store, day_nine):
-    """(After the catch-up test, as of day nine + 2.) The merge of the missed-build test built with
-    the purchase summary, tier history and latest tier but not the purchase and tier days they
-    read, then the refund line in a whole build: the days have missed a build of
-    int_orders_resolved and rebuild in full; the models that read them recorded the build count
-    the days had seen, not their own, so they rebuild in full too (else the order's first
-    customer, named by no _previous_customer_id any more, would keep it)."""
-    root, landing, warehouse = store
-    day = day_nine[0] + timedelta(days=3)
-    customer = merge_then_refund(
-        landing, warehouse, day, "C-GUARD2-NEW",
-        first_select="+int_orders_resolved int_as_of int_customer_purchase_summary member_tier_history int_member_tier_latest",
-        second_select=None)
-    for table in CUSTOMER_HISTORIES:
-        assert query(warehouse, f"select count(*) from {table} where customer_id = ?", [customer]) == [(0,)], table
-        assert query(warehouse, f"select count(*) from {table} where customer_id = 'C-GUARD2-NEW'")[0][0] > 0, table
-
-
-def test_a_rule_var_changed_before_the_tier_days_were_built_with_it(store, day_nine):
-    """A new fast_upgrade_min_order (a rule of the tier days) with only the tier history built:
-    the history is computed from the tier days of the old rule, and when the tier days are built
-    with the new rule the history rebuilds in full (its fingerprint holds the one the tier days
-    recorded, not their rules as the project files have them now)."""
-    from laoke.build import build_vars
-    from laoke.dbt import run_dbt
-
-    root, landing, warehouse = store
-    (as_of, load_date), = query(warehouse, "select as_of_date, load_date from intermediate.int_as_of")
-    changed = dict(build_vars(as_of, load_date), fast_upgrade_min_order=0)
-    histories = ["int_member_tier_days", "member_tier_history", "int_member_tier_latest"]
-    only = ["--exclude-resource-type", "unit_test", "--select"]
-    before = snapshot(warehouse)
-    run_dbt("build", warehouse, changed, only + ["member_tier_history", "int_member_tier_latest"])
-    run_dbt("build", warehouse, changed, only + histories)
-    incremental = snapshot(warehouse)
-    run_dbt("build", warehouse, changed, only + histories + ["--full-refresh"])
-    full = snapshot(warehouse)
-    for table in ("main.member_tier_history", "intermediate.int_member_tier_latest"):
-        assert full[table] != before[table], f"{table}: the new rule changes nothing here, the test proves nothing"
-        assert incremental[table] == full[table], table
-    # (the tier models keep the new rule: the test after this one builds int_orders_checked only)
 
 
 def test_a_changed_max_order_amount_decides_every_order_again(store, day_nine):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,7 +12,7 @@ from hypothesis import strategies as st
 
 from laoke.campaigns import load_campaign
 from laoke.errors import LaokeError
-from laoke.holdout import holdout_fraction, is_holdout
+from laoke.holdout import is_holdout
 from laoke.messages import render, sms_segments
 from laoke.send_rules import RuleContext, apply_send_rules
 from laoke.send_slots import SlotRules, assign_send_times
