@@ -23,6 +23,20 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
+# The build dates reach dbt as environment variables (macros/as_of.sql says why), the rest of the
+# vars as --vars.
+BUILD_DATE_ENVIRONMENT = {"as_of": "LAOKE_AS_OF", "load_date": "LAOKE_LOAD_DATE"}
+
+
+def build_date_environment(vars: dict[str, Any] | None) -> tuple[dict[str, str | None], dict[str, Any]]:
+    """(environment variables for the build dates, None to unset one; the other vars)."""
+    rest = dict(vars or {})
+    environment = {name: (str(rest.pop(var)) if rest.get(var) is not None else None)
+                   for var, name in BUILD_DATE_ENVIRONMENT.items()}
+    rest = {key: value for key, value in rest.items() if key not in BUILD_DATE_ENVIRONMENT}
+    return environment, rest
+
+
 def dbt_args(command: str, vars: dict[str, Any] | None = None, extra: list[str] | None = None) -> list[str]:
     args = [command, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     if vars:
@@ -34,7 +48,13 @@ def run_dbt(command: str, warehouse: Path, vars: dict[str, Any] | None = None, e
             target_path: Path | None = None) -> dict:
     """Runs `dbt <command>` on the warehouse; returns run_results.json; raises LaokeError naming failed nodes."""
     warehouse = Path(warehouse).resolve()  # dbt resolves relative paths against the project folder
+    dates, vars = build_date_environment(vars)
     env = dict(os.environ, LAOKE_WAREHOUSE=str(warehouse), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+    for name, value in dates.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     # One target folder per warehouse, beside it: concurrent builds of different warehouses
     # (tests, benchmarks, Dagster) never share dbt's compiled files or partial-parse state.
     target = target_path or warehouse.parent / f".{warehouse.stem}_dbt"

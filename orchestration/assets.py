@@ -9,7 +9,6 @@ No `from __future__ import annotations`: Dagster inspects the parameter annotati
 resources, config) when decorating, and rejects string annotations such as 'dg.AssetExecutionContext'.
 """
 
-import json
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from dagster_dbt import (
 from pydantic import Field
 
 from laoke.build import build_vars, load
+from laoke.dbt import build_date_environment
 from laoke.errors import LaokeError
 from laoke.settings import rule
 
@@ -155,10 +155,15 @@ class LaokeDbtTranslator(DagsterDbtTranslator):
 
 
 @contextmanager
-def _environ(**values: str) -> Iterator[None]:
-    """Set environment variables for the dbt subprocess started inside the block, then restore."""
+def _environ(**values: str | None) -> Iterator[None]:
+    """Set (None: unset) environment variables for the dbt subprocess started inside the block,
+    then restore them."""
     saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     try:
         yield
     finally:
@@ -180,10 +185,12 @@ def laoke_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, war
     """`dbt build` of the selected models, seeds and data tests (tests become asset checks)."""
     as_of = _parse_date(config.as_of, "as_of")
     load_date = _parse_date(config.load_date, "load_date") or store_today()
-    args = ["build", "--vars", json.dumps(build_vars(as_of, load_date), sort_keys=True), *DBT_BUILD_EXCLUDE]
-    # The profile reads the warehouse path from LAOKE_WAREHOUSE; dbt.cli starts the subprocess
-    # (and reads the profile in process) before returning, so the variable is needed only here.
-    with _environ(LAOKE_WAREHOUSE=str(warehouse.warehouse)):
+    dates, _ = build_date_environment(build_vars(as_of, load_date))
+    args = ["build", *DBT_BUILD_EXCLUDE]
+    # The profile reads the warehouse path from LAOKE_WAREHOUSE, the models the build dates from
+    # LAOKE_AS_OF / LAOKE_LOAD_DATE; dbt.cli starts the subprocess (and reads the profile in
+    # process) before returning, so the variables are needed only here.
+    with _environ(LAOKE_WAREHOUSE=str(warehouse.warehouse), **dates):
         invocation = dbt.cli(args, context=context, target_path=warehouse.dbt_target_path)
     yield from invocation.stream()
 

@@ -133,3 +133,27 @@ def test_lifecycle_history_keeps_one_snapshot_per_as_of(tmp_path):
         (date(2024, 3, 31), "a", "active"), (date(2024, 3, 31), "b", "new"),
         (date(2024, 5, 31), "a", "sleeping"),
     ]
+
+
+def test_a_new_as_of_keeps_dbts_partial_parse_and_a_shell_as_of_does_not_leak(demo_warehouse, tmp_path, monkeypatch):
+    """The build dates reach dbt as environment variables: a build with a new as_of re-parses
+    only the files that read it (new --vars would parse the whole project again, ~2 s of every
+    daily build), and a LAOKE_AS_OF left in the shell does not reach a build without an as_of."""
+    import shutil
+    from datetime import timedelta
+
+    from laoke.build import transform
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(demo_warehouse, warehouse)
+    monkeypatch.setenv("LAOKE_AS_OF", "2001-01-01")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        (load_date, latest), = con.execute(
+            "select load_date, max(cast(ordered_at as date)) from intermediate.int_as_of "
+            "cross join intermediate.int_orders_checked where cast(ordered_at as date) <= load_date "
+            "group by load_date").fetchall()
+    assert transform(warehouse, as_of=None, load_date=load_date, select="int_as_of") == latest
+    earlier = latest - timedelta(days=3)
+    assert transform(warehouse, as_of=earlier, load_date=load_date, select="int_as_of") == earlier
+    log = (tmp_path / ".warehouse_dbt" / "dbt.log").read_text(encoding="utf-8")
+    assert log.count("Unable to do partial parsing") == 1, "the second build parsed the whole project again"
