@@ -4,7 +4,12 @@
 
     One aggregate per customer (first purchase day, and a flag per quarter: bought in it or not)
     and one join with the profiles, then a row per quarter; no join of every purchase day with
-    every quarter. -#}
+    every quarter.
+
+    A view: as a table it rewrote quarterly_status_quarters rows per customer on every build (163M
+    rows, 22 s of the daily build at 100M order lines), while a query over it costs one aggregate of
+    the purchase days (about 1 s at 10M lines). dbt_project.yml makes it a view; a store that
+    queries it often can make it a table there again. -#}
 {%- set quarter_count = var('quarterly_status_quarters') -%}
 with purchase_days as (
     select * from {{ ref('int_customer_purchase_days') }}
