@@ -298,6 +298,8 @@ def test_materialize_landing_and_dbt(built):
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select count(*) from main.customer_rfm").fetchone()[0] > 0
         assert con.execute("select count(*) from raw.orders").fetchone()[0] > 0
+        # the run config's load date reached dbt (as LAOKE_LOAD_DATE: laoke.dbt.build_date_environment)
+        assert con.execute("select load_date from intermediate.int_as_of").fetchone()[0] == date(2026, 10, 31)
 
 
 def test_materialize_send_lists_with_gate_checks(built):
