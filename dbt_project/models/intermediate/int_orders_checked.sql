@@ -87,27 +87,45 @@ new_orders as (
     where {% if new_files %}source_file in ({% for f in new_files %}'{{ f | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% endfor %}){% else %}false{% endif %}
 ),
 
-load_date as (
-    select {{ load_date_literal() }} as load_date
+-- The stored rows decided again are found without joining the wide stored rows to a key list
+-- (at 100M rows that join reads every column of every stored row): the future-timestamp rows
+-- by two filters the table scan applies, the rest (another row of one of the keys) by a join
+-- over the key columns alone, which usually finds none.
+future_rows as (
+    select {% for c in stg_columns %}previous.{{ c }}, {% endfor %}true as _reprocessed
+    from {{ this }} as previous
+    where previous.rejection_reason = 'future_timestamp'
+    union
+    -- ordered after the load date (cast(ordered_at as date) > load date)
+    select {% for c in stg_columns %}previous.{{ c }}, {% endfor %}true as _reprocessed
+    from {{ this }} as previous
+    where previous.ordered_at >= cast({{ dbt.dateadd('day', 1, load_date_literal()) }} as {{ dbt.type_timestamp() }})
 ),
 
 reevaluated_keys as (
     select order_key from new_orders
     union
-    select previous.order_key
+    select order_key from future_rows
+),
+
+other_rows as (
+    select previous.source_file, previous.source_row
     from {{ this }} as previous
-    cross join load_date
-    where previous.rejection_reason = 'future_timestamp'
-        or (previous.ordered_at is not null and cast(previous.ordered_at as date) > load_date.load_date)
+    where previous.order_key in (select order_key from reevaluated_keys)
+    except
+    select source_file, source_row from future_rows
 ),
 
 orders as (
     select {% for c in stg_columns %}new_orders.{{ c }}, {% endfor %}false as _reprocessed
     from new_orders
     union all
+    select * from future_rows
+    union all
     select {% for c in stg_columns %}previous.{{ c }}, {% endfor %}true as _reprocessed
     from {{ this }} as previous
-    where previous.order_key in (select order_key from reevaluated_keys)
+    inner join other_rows
+        on previous.source_file = other_rows.source_file and previous.source_row = other_rows.source_row
 ),
 
 stamp as (
