@@ -30,11 +30,9 @@ BUILD_DATE_ENVIRONMENT = {"as_of": "LAOKE_AS_OF", "load_date": "LAOKE_LOAD_DATE"
 
 def build_date_environment(vars: dict[str, Any] | None) -> tuple[dict[str, str | None], dict[str, Any]]:
     """(environment variables for the build dates, None to unset one; the other vars)."""
-    rest = dict(vars or {})
-    environment = {name: (str(rest.pop(var)) if rest.get(var) is not None else None)
-                   for var, name in BUILD_DATE_ENVIRONMENT.items()}
-    rest = {key: value for key, value in rest.items() if key not in BUILD_DATE_ENVIRONMENT}
-    return environment, rest
+    vars = vars or {}
+    environment = {name: None if vars.get(var) is None else str(vars[var]) for var, name in BUILD_DATE_ENVIRONMENT.items()}
+    return environment, {key: value for key, value in vars.items() if key not in BUILD_DATE_ENVIRONMENT}
 
 
 def dbt_args(command: str, vars: dict[str, Any] | None = None, extra: list[str] | None = None) -> list[str]:

@@ -67,7 +67,8 @@ _PHONE_RUN = re.compile(r"\+?[(\[\s]*[0-9][0-9\s().\[\]\-\u2010-\u2015\u2212]*")
 _TRAILING_NON_DIGITS = re.compile(r"[^0-9]+$")
 _NOT_DIGIT_OR_PLUS = re.compile(r"[^0-9+]")
 # '13812345678.0': a phone column once read as a float and written back as text. Only 11+ digits
-# before the '.0': '1381234567.0' is more likely a mobile written 1381234567.0 with a dot.
+# before the '.0': '1381234567.0' is more likely a mobile written 1381234567.0 with a dot. And
+# not when the dot reads as a separator of a CN mobile: '00861300000.0000' is 13000000000.
 _FLOAT_TEXT = re.compile(r"([0-9]{11,})\.0+")
 # '1.38123457E+10': Excel already rounded the digits away, so any number read from it may be a
 # stranger's. Reject it rather than send to a wrong number.
@@ -166,7 +167,7 @@ def _normalize_text(raw: str, region: str) -> PhoneResult:
     if _SCIENTIFIC.fullmatch(text):
         return PhoneResult(raw, None, None, "invalid_length", "scientific_notation")
     float_text = _FLOAT_TEXT.fullmatch(text)
-    if float_text:
+    if float_text and not _CN_MOBILE_SHAPE.fullmatch(text.replace(".", "")):
         text = float_text.group(1)
     run = _PHONE_RUN.search(text)
     if run is None:

@@ -49,6 +49,9 @@ CASES = [
     ("'13812345678", *MOBILE),  # Excel's force-text apostrophe
     ("13812345678/13912345678", *MOBILE),  # two phones: the first is kept
     ("13812345678.0", *MOBILE),  # a float column written back as text
+    # a dot that separates digit groups, not a float's: found by the decoration property below
+    ("00861381234.0000", "valid_mobile", None, "+8613812340000", "13812340000"),
+    ("86138123400.00", "valid_mobile", None, "+8613812340000", "13812340000"),
     # Other valid mobile ranges.
     ("19912345678", "valid_mobile", None, "+8619912345678", "19912345678"),
     ("19212345678", "valid_mobile", None, "+8619212345678", "19212345678"),
