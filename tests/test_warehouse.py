@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+import shutil
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -139,9 +140,6 @@ def test_a_new_as_of_keeps_dbts_partial_parse_and_a_shell_as_of_does_not_leak(de
     """The build dates reach dbt as environment variables: a build with a new as_of re-parses
     only the files that read it (new --vars would parse the whole project again, ~2 s of every
     daily build), and a LAOKE_AS_OF left in the shell does not reach a build without an as_of."""
-    import shutil
-    from datetime import timedelta
-
     from laoke.build import transform
 
     warehouse = tmp_path / "warehouse.duckdb"

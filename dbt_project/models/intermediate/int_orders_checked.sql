@@ -79,6 +79,8 @@ select
     {%- endif -%}
 {%- endif -%}
 
+{#- A stored row as the incremental branches read it again. -#}
+{%- set stored_columns -%}{% for c in stg_columns %}previous.{{ c }}, {% endfor %}true as _reprocessed{%- endset %}
 with
 {%- if incremental_build %}
 
@@ -92,12 +94,12 @@ new_orders as (
 -- by two filters the table scan applies, the rest (another row of one of the keys) by a join
 -- over the key columns alone, which usually finds none.
 future_rows as (
-    select {% for c in stg_columns %}previous.{{ c }}, {% endfor %}true as _reprocessed
+    select {{ stored_columns }}
     from {{ this }} as previous
     where previous.rejection_reason = 'future_timestamp'
     union
     -- ordered after the load date (cast(ordered_at as date) > load date)
-    select {% for c in stg_columns %}previous.{{ c }}, {% endfor %}true as _reprocessed
+    select {{ stored_columns }}
     from {{ this }} as previous
     where previous.ordered_at >= cast({{ dbt.dateadd('day', 1, load_date_literal()) }} as {{ dbt.type_timestamp() }})
 ),
@@ -122,7 +124,7 @@ orders as (
     union all
     select * from future_rows
     union all
-    select {% for c in stg_columns %}previous.{{ c }}, {% endfor %}true as _reprocessed
+    select {{ stored_columns }}
     from {{ this }} as previous
     inner join other_rows
         on previous.source_file = other_rows.source_file and previous.source_row = other_rows.source_row
