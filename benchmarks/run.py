@@ -30,6 +30,9 @@ Phases, each in a process of its own (so each has its own peak RSS), in this ord
                        is everyone with a sendable phone, at most 1,000,000 customers
   evaluation           export one shipped campaign (birthday_week) and laoke.evaluation.evaluate
 
+Before each phase the pages earlier phases left dirty in the OS cache are written out (os.sync,
+its time in the JSON as sync_seconds_before), so no phase pays for another's write-back.
+
 Peak RSS: "max RSS" is the largest single process of the phase (getrusage of the phase process
 and its waited-for children, e.g. dbt); "tree RSS" is the peak of the sum over the phase's live
 process tree, sampled every 0.2 s from /proc.
@@ -131,6 +134,13 @@ def run_phase(name: str, config: dict) -> dict:
     out = Path(config["work"]) / f"phase-{name.replace(' ', '_')}.json"
     out.unlink(missing_ok=True)
     args = [sys.executable, __file__, "--phase", name, "--config", str(Path(config["work"]) / "config.json")]
+    # Write out the pages earlier phases left dirty in the OS cache first (a 100M full build
+    # leaves GiBs): otherwise this phase's reads queue behind that write-back, which a daily build
+    # run a day after the last one never meets (RESULTS.md, session 10: 10.3 s against 2.8 s for
+    # one statement of the 100M daily build).
+    synced = time.perf_counter()
+    os.sync()
+    sync_seconds = round(time.perf_counter() - synced, 2)
     started = time.perf_counter()
     proc = subprocess.Popen(args, env=config["env"])
     sampler = TreeSampler(proc.pid)
@@ -141,7 +151,7 @@ def run_phase(name: str, config: dict) -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)
     result = json.loads(out.read_text()) if out.exists() else {}
     result.update(phase=name, wall_seconds=round(wall, 2), max_rss_bytes=usage.ru_maxrss * 1024,
-                  tree_rss_bytes=sampler.peak, exit_code=proc.returncode)
+                  tree_rss_bytes=sampler.peak, exit_code=proc.returncode, sync_seconds_before=sync_seconds)
     result.setdefault("seconds", round(wall, 2))
     if proc.returncode != 0:
         result["error"] = result.get("error") or f"exit code {proc.returncode}"

@@ -22,6 +22,8 @@ def test_every_phase_runs_and_matches_the_references(tmp_path):
     assert list(phases) == ["generate", "load", "floor", "full build", "btyd", "predictions", "day",
                             "incremental load", "incremental build", "send list", "evaluation"]
     assert not [name for name, p in phases.items() if p.get("error")]
+    # each phase starts after the OS has written out what the phases before it left dirty
+    assert all(p["sync_seconds_before"] >= 0 for p in phases.values())
     assert phases["btyd"]["identical"] and phases["btyd"]["same_customers"]
     assert phases["predictions"]["largest_parameter_difference"] < 0.001
     # the daily build parsed only the new day's order rows, not the history
