@@ -136,6 +136,69 @@ def test_lifecycle_history_keeps_one_snapshot_per_as_of(tmp_path):
     ]
 
 
+# What customer_lifecycle_changes means: each customer's snapshots in as_of order, where the
+# status differs from the customer's previous snapshot.
+WHOLE_HISTORY_CHANGES = """
+    select customer_id, as_of_date, previous_as_of_date, previous_status, lifecycle_status, status_since
+    from (
+        select *,
+            lag(as_of_date) over (partition by customer_id order by as_of_date) as previous_as_of_date,
+            lag(lifecycle_status) over (partition by customer_id order by as_of_date) as previous_status
+        from main.customer_lifecycle_history
+    )
+    where previous_status <> lifecycle_status
+    order by all
+"""
+
+
+def test_lifecycle_changes_built_day_by_day_equal_the_whole_historys(tmp_path):
+    """customer_lifecycle_changes recomputes only the as_of built and the snapshots after it; in
+    any order of builds it equals the comparison of the whole history: a new as_of, the same one
+    again, an earlier one between two (the next snapshot's changes move), one before all, and a
+    customer missing from the previous snapshot (compared with an older one)."""
+    from laoke.build import transform
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "orders.csv").write_text(
+        "customer_id,ordered_at,amount\n"
+        "a,2024-01-01,10\na,2024-01-20,10\na,2024-07-01,10\n"
+        "b,2024-03-01,20\nc,2024-02-10,5\nc,2024-02-20,5\nc,2024-06-15,5\nd,2024-08-01,7\n",
+        encoding="utf-8")
+    warehouse = tmp_path / "w.duckdb"
+
+    def changes_after(as_of: date) -> list[tuple]:
+        transform(warehouse, as_of=as_of, load_date=date(2024, 12, 31))
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            built = con.execute("select * from main.customer_lifecycle_changes order by all").fetchall()
+            expected = con.execute(WHOLE_HISTORY_CHANGES).fetchall()
+        assert built == expected, as_of
+        return built
+
+    build_warehouse(landing, warehouse, as_of=date(2024, 3, 31), load_date=date(2024, 12, 31), predictions=False)
+    assert changes_after(date(2024, 5, 31))            # a new as_of: a and b went to sleep, c too
+    changes_after(date(2024, 5, 31))                   # the same as_of again
+    changes_after(date(2024, 8, 31))
+    changes_after(date(2024, 10, 31))
+    changes_after(date(2024, 7, 15))                   # between two: 2024-08-31's changes move
+    changes_after(date(2024, 1, 31))                   # before every other snapshot
+    # as if c had been merged away when 2024-10-31 was built (no row in that snapshot, so no change
+    # that day) and were back now: c's change is against its 2024-08-31 snapshot
+    with duckdb.connect(str(warehouse)) as con:
+        for table in ("customer_lifecycle_history", "customer_lifecycle_changes"):
+            con.execute(f"delete from main.{table} where customer_id = 'c' and as_of_date = '2024-10-31'")
+    changes = changes_after(date(2024, 12, 31))
+    assert [row[:4] for row in changes if row[0] == "c" and row[1] == date(2024, 12, 31)] == [
+        ("c", date(2024, 12, 31), date(2024, 8, 31), "active")]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        snapshots = con.execute("select count(distinct as_of_date) from main.customer_lifecycle_history").fetchone()[0]
+    assert snapshots == 7
+    # the history started over (the table dropped, as its description says): no changes left
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("drop table main.customer_lifecycle_history")
+    assert changes_after(date(2024, 12, 31)) == []
+
+
 def test_a_new_as_of_keeps_dbts_partial_parse_and_a_shell_as_of_does_not_leak(demo_warehouse, tmp_path, monkeypatch):
     """The build dates reach dbt as environment variables: a build with a new as_of re-parses
     only the files that read it (new --vars would parse the whole project again, ~2 s of every
