@@ -193,6 +193,12 @@ def test_lifecycle_changes_built_day_by_day_equal_the_whole_historys(tmp_path):
     with duckdb.connect(str(warehouse), read_only=True) as con:
         snapshots = con.execute("select count(distinct as_of_date) from main.customer_lifecycle_history").fetchone()[0]
     assert snapshots == 7
+    # a build recomputes only its own as_of: a change of an earlier one altered by hand stays
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update main.customer_lifecycle_changes set previous_status = 'altered' where as_of_date = '2024-05-31'")
+    transform(warehouse, as_of=date(2024, 12, 31), load_date=date(2024, 12, 31))
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from main.customer_lifecycle_changes where previous_status = 'altered'").fetchone()[0]
     # the history started over (the table dropped, as its description says): no changes left
     with duckdb.connect(str(warehouse)) as con:
         con.execute("drop table main.customer_lifecycle_history")

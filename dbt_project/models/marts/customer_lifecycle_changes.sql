@@ -35,8 +35,10 @@ where as_of_date >= (select as_of_date from {{ ref('int_as_of') }})
         from {{ ref('int_as_of') }} as as_of
     {%- endset -%}
     {%- set dates = run_query(dates_query).rows[0] -%}
-    {%- set recompute_from = "cast('" ~ dates[0] ~ "' as date)" -%}
-    {%- if dates[1] is not none -%}{%- set anchor = "cast('" ~ dates[1] ~ "' as date)" -%}{%- endif -%}
+    {%- if dates[0] is not none -%}
+        {%- set recompute_from = "cast('" ~ dates[0] ~ "' as date)" -%}
+        {%- if dates[1] is not none -%}{%- set anchor = "cast('" ~ dates[1] ~ "' as date)" -%}{%- endif -%}
+    {%- endif -%}
 {%- endif %}
 
 with
