@@ -45,6 +45,17 @@ where as_of_date >= (select as_of_date from {{ ref('int_as_of') }})
     {%- endif -%}
 {%- endif %}
 {%- set columns = 'customer_id, as_of_date, lifecycle_status, status_since' %}
+{#- The earlier snapshots of the customers of the recomputed snapshots that have no row in the anchor. -#}
+{%- set older_rows_of_customers_missing_from_anchor -%}
+    select {{ columns }}
+    from {{ history }}
+    where as_of_date < {{ anchor }}
+        and customer_id in (
+            select customer_id from {{ history }} where as_of_date >= {{ recompute_from }}
+            except
+            select customer_id from {{ history }} where as_of_date = {{ anchor }}
+        )
+{%- endset %}
 
 {%- if recompute_from is not none and not later_snapshots %}
 
@@ -60,14 +71,8 @@ previous as (
     -- customers missing from the anchor: their latest older snapshot
     select {{ columns }}
     from (
-        select {{ columns }}, row_number() over (partition by customer_id order by as_of_date desc) as recency
-        from {{ history }}
-        where as_of_date < {{ anchor }}
-            and customer_id in (
-                select customer_id from snapshot
-                except
-                select customer_id from {{ history }} where as_of_date = {{ anchor }}
-            )
+        select older.*, row_number() over (partition by customer_id order by as_of_date desc) as recency
+        from ({{ older_rows_of_customers_missing_from_anchor }}) as older
     ) as older
     where recency = 1
     {%- else %}
@@ -91,24 +96,13 @@ with
 {%- if recompute_from is not none %}
 
 -- an earlier as_of built again: the snapshots from the anchor on
-recent as (
+compared as (
     select {{ columns }} from {{ history }}
     where as_of_date >= {{ anchor or recompute_from }}
-),
-
-compared as (
-    select * from recent
     {%- if anchor is not none %}
     union all
     -- customers of the recomputed snapshots without a row in the anchor: their earlier snapshots
-    select {{ columns }}
-    from {{ history }}
-    where as_of_date < {{ anchor }}
-        and customer_id in (
-            select customer_id from recent where as_of_date >= {{ recompute_from }}
-            except
-            select customer_id from recent where as_of_date = {{ anchor }}
-        )
+    {{ older_rows_of_customers_missing_from_anchor }}
     {%- endif %}
 ),
 {%- else %}
